@@ -1,0 +1,92 @@
+"""Embedded sample photographs (shipped inside scikit-image) and simple synthetic distortions.
+
+No download: every image is read from scikit-image's own wheel. Images are HWC float32 in [0, 1].
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["DISTORTIONS", "SAMPLE_NAMES", "distort", "sample_image", "sample_pairs"]
+
+# Natural photographs bundled with scikit-image (loader name in skimage.data).
+SAMPLE_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field",
+                "motorcycle_left", "camera")
+
+
+def sample_image(name: str) -> np.ndarray:
+    """Returns the sample photograph ``name`` as HWC float32 RGB in [0, 1]."""
+    import skimage.data
+
+    if name not in SAMPLE_NAMES:
+        raise ValueError(f"unknown sample image {name!r}; known: {', '.join(SAMPLE_NAMES)}")
+    if name == "motorcycle_left":
+        image = skimage.data.stereo_motorcycle()[0]
+    else:
+        image = getattr(skimage.data, name)()
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    return image[..., :3].astype(np.float32) / 255.0
+
+
+def _gaussian_blur(image: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+    del rng
+    return gaussian_filter(image, sigma=(level, level, 0), mode="reflect")
+
+
+def _gaussian_noise(image: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    return image + rng.normal(0.0, level, image.shape).astype(np.float32)
+
+
+def _jpeg(image: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    from PIL import Image
+    del rng
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(buffer, "JPEG", quality=int(level))
+    return np.asarray(Image.open(buffer), np.float32) / 255.0
+
+
+def _contrast(image: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    del rng
+    mean = image.mean(axis=(0, 1), keepdims=True)
+    return mean + level * (image - mean)
+
+
+# name -> (function, levels from mild to strong)
+DISTORTIONS: dict[str, tuple[Callable, tuple[float, ...]]] = {
+    "blur": (_gaussian_blur, (0.5, 1.0, 1.5, 2.5, 4.0)),
+    "noise": (_gaussian_noise, (0.01, 0.02, 0.04, 0.07, 0.1)),
+    "jpeg": (_jpeg, (75, 50, 30, 15, 5)),
+    "contrast": (_contrast, (0.9, 0.75, 0.6, 0.45, 0.3)),
+}
+
+
+def distort(image: np.ndarray, kind: str, level: int, *, seed: int = 0) -> np.ndarray:
+    """Distorts ``image`` with ``kind`` at ``level`` (0 mild .. 4 strong); 8-bit quantised result."""
+    if kind not in DISTORTIONS:
+        raise ValueError(f"unknown distortion {kind!r}; known: {', '.join(DISTORTIONS)}")
+    fn, levels = DISTORTIONS[kind]
+    if not 0 <= level < len(levels):
+        raise ValueError(f"level must be in 0..{len(levels) - 1}, got {level}")
+    out = fn(image, levels[level], np.random.default_rng(seed))
+    return (np.round(np.clip(out, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+
+
+def sample_pairs(names=SAMPLE_NAMES[:4], kinds=tuple(DISTORTIONS), levels=(1, 3), *, crop: int | None = None):
+    """Yields ``(name, kind, level, reference, distorted)`` for the sample photographs.
+
+    ``crop`` takes the central ``crop x crop`` region of each photograph first.
+    """
+    for name in names:
+        image = sample_image(name)
+        if crop is not None:
+            top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
+            image = image[top:top + crop, left:left + crop]
+        for kind in kinds:
+            for level in levels:
+                yield name, kind, level, image, distort(image, kind, level, seed=level)

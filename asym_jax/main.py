@@ -1,0 +1,55 @@
+"""Entry point: ``python -m asym_jax.main --config=configs/<experiment>.py[:preset] [--workdir=DIR]``.
+
+``config.job`` selects what runs. Jobs available now: ``score`` (``configs/score.py``). The
+super-resolution trainer (``sr_gan``) arrives with the trainer issue.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import pathlib
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment configuration file (with :preset).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder; default: a new ./runs/<job>-<timestamp>.")
+_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pods, multi-node GPU).")
+
+
+def _jobs():
+    from asym_jax import score
+    return {"score": score.run_job}
+
+
+def default_workdir(job: str) -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return str(pathlib.Path("runs") / f"{job}-{stamp}")
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import jax
+
+    if _MULTIHOST.value:
+        jax.distributed.initialize()
+    config = _CONFIG.value
+    if config is None:
+        raise app.UsageError("--config is required, e.g. --config=configs/score.py")
+    jobs = _jobs()
+    if config.job not in jobs:
+        raise app.UsageError(f"unknown job {config.job!r}; available: {', '.join(sorted(jobs))}")
+    workdir = _WORKDIR.value or default_workdir(config.job)
+    logging.info("JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
+    print(f"job {config.job}, workdir {workdir}")
+    jobs[config.job](config, workdir)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,193 @@
+"""Deep-feature metrics: LPIPS (Zhang et al. 2018) and DISTS (Ding et al. 2020) with its family.
+
+Every function is pure: the network weights come in ``params`` (a pytree), built by the matching
+``*_params`` function from offline assets (see :mod:`asym_jax.weights`).
+
+LPIPS: the trunk sees ``(2x - 1 - shift) / scale`` (v0.1; written here as the identical ImageNet
+normalisation of the [0, 1] input) or ``2x - 1`` (v0.0); each tap is unit-normalised over channels
+(``f / (||f|| + 1e-10)``, with a NaN-free gradient where a feature vector is 0), squared differences
+are weighted by the 1x1 linear head, averaged over space and summed over the five layers.
+
+DISTS: the image itself plus the five VGG-16 stages (max-pooling replaced by L2 pooling) give
+3 + 64 + 128 + 256 + 512 + 512 = 1475 channels; per channel, texture
+``(2 mu_x mu_y + c1) / (mu_x^2 + mu_y^2 + c1)`` and structure
+``(2 s_xy + c2) / (s_x^2 + s_y^2 + c2)`` with c1 = c2 = 1e-6; the score is
+``1 - sum(alpha * texture + beta * structure)`` with alpha and beta normalised to sum to 1.
+``dists_style`` computes the same on any registered backbone ("DISTS-style" metrics).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from asym_jax.metrics.common import check_pair
+from asym_jax.ops import safe_sqrt
+from asym_jax.models import backbones
+from asym_jax.weights.assets import resolve
+from asym_jax.weights.backbones import backbone_params
+from asym_jax.weights.npz import load_npz
+
+__all__ = ["dists", "dists_params", "dists_style", "dists_style_params", "lpips", "lpips_params"]
+
+Params = Any
+
+_LPIPS_BACKBONE = {"vgg": "vgg16", "alex": "alexnet"}
+_LPIPS_INPUT = {"0.1": (backbones.IMAGENET_MEAN, backbones.IMAGENET_STD), "0.0": ((0.5,) * 3, (0.5,) * 3)}
+_DISTS_C1 = _DISTS_C2 = 1e-6
+
+
+def _precision(dtype: Any):
+    # float32 scores are float32 on every platform (no TF32 / bf16 passes); lower dtypes use the default.
+    return jax.lax.Precision.HIGHEST if jnp.dtype(dtype) == jnp.float32 else None
+
+
+# ----------------------------------------------------------------------------------------- LPIPS
+
+
+def _lpips_module(net: str, version: str, dtype: Any):
+    if net not in _LPIPS_BACKBONE:
+        raise ValueError(f"lpips: net must be one of {sorted(_LPIPS_BACKBONE)}, got {net!r}")
+    if version not in _LPIPS_INPUT:
+        raise ValueError(f"lpips: version must be '0.1' or '0.0', got {version!r}")
+    spec = backbones.get(_LPIPS_BACKBONE[net])
+    mean, std = _LPIPS_INPUT[version]
+    return spec, spec.build(taps=spec.default_taps, mean=mean, std=std, dtype=dtype,
+                            precision=_precision(dtype))
+
+
+def lpips_params(net: str = "vgg", version: str = "0.1", *, weights: str = "imagenet", seed: int = 0) -> Params:
+    """LPIPS parameters: the trunk (``weights`` as in ``backbone_params``) and the shipped linear heads."""
+    spec, _ = _lpips_module(net, version, jnp.float32)
+    heads = load_npz(resolve("lpips_heads"))
+    return {
+        "trunk": backbone_params(spec.name, weights, seed=seed),
+        "heads": {tap: jnp.asarray(heads[f"v{version}_{net}_{k}"]) for k, tap in enumerate(spec.default_taps)},
+    }
+
+
+def _unit_normalise(f: jax.Array) -> jax.Array:
+    return f / (safe_sqrt(jnp.sum(jnp.square(f), axis=-1, keepdims=True)) + 1e-10)
+
+
+@functools.partial(jax.jit, static_argnames=("net", "version", "dtype"))
+def lpips(x: jax.Array, y: jax.Array, *, params: Params, net: str = "vgg", version: str = "0.1",
+          dtype: Any = jnp.float32) -> jax.Array:
+    """LPIPS distance per image (lower is better, 0 for identical images); NHWC RGB in [0, 1].
+
+    Args:
+      params: from :func:`lpips_params` with the same ``net`` and ``version``.
+      net: ``"vgg"`` or ``"alex"``.
+      version: ``"0.1"`` (current) or ``"0.0"`` (first release, unscaled input).
+      dtype: compute dtype of the trunk (float32 for scores; bfloat16 is an option for losses).
+    """
+    spec, module = _lpips_module(net, version, dtype)
+    x, y = check_pair(f"lpips_{net}", x, y, min_size=spec.min_size)
+    feats = module.apply({"params": params["trunk"]}, jnp.concatenate([x, y], axis=0))
+    n = x.shape[0]
+    total = jnp.zeros((n,), jnp.float32)
+    for tap in spec.default_taps:
+        f = _unit_normalise(feats[tap].astype(jnp.float32))
+        diff = jnp.square(f[:n] - f[n:])
+        total = total + jnp.mean(diff @ params["heads"][tap].astype(jnp.float32), axis=(1, 2))
+    return total
+
+
+# ----------------------------------------------------------------------------------------- DISTS
+
+
+def _dists_module(backbone: str, dtype: Any):
+    spec = backbones.get(backbone)
+    options = {"pooling": "l2"} if backbone.startswith("vgg") else {}
+    return spec, spec.build(taps=spec.default_taps, dtype=dtype, precision=_precision(dtype), **options)
+
+
+def _dists_channels(backbone: str) -> int:
+    spec = backbones.get(backbone)
+    return 3 + sum(spec.channels(spec.default_taps))
+
+
+def _load_alpha_beta(source: str, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    if source == "uniform":
+        return np.ones(channels, np.float32), np.ones(channels, np.float32)
+    path = resolve("dists_alpha_beta") if source == "dists" else source
+    if source != "dists" and not os.path.isfile(str(path)):
+        raise FileNotFoundError(f"alpha/beta file not found: {path} (expected an npz with 'alpha' and 'beta')")
+    data = load_npz(path)
+    missing = {"alpha", "beta"} - set(data)
+    if missing:
+        raise KeyError(f"{path}: lacks {sorted(missing)}")
+    alpha, beta = (np.asarray(data[k], np.float32).reshape(-1) for k in ("alpha", "beta"))
+    if alpha.size != channels or beta.size != channels:
+        raise ValueError(f"{path}: alpha/beta have {alpha.size}/{beta.size} values, the backbone has {channels} channels")
+    return alpha, beta
+
+
+def dists_style_params(backbone: str = "vgg16", *, weights: str = "imagenet", alpha_beta: str = "uniform",
+                       seed: int = 0) -> Params:
+    """Parameters of a DISTS-style metric.
+
+    Args:
+      backbone: a registered backbone; VGG trunks use L2 pooling, as DISTS does.
+      weights: ``"imagenet"``, ``"random"`` (seeded; VGG-16-R is ``vgg16`` + ``"random"``) or a
+        torchvision checkpoint path (see :func:`asym_jax.weights.backbone_params`).
+      alpha_beta: ``"uniform"`` (equal weights), ``"dists"`` (the official VGG-16 values) or an npz
+        file with ``alpha`` and ``beta`` vectors (one value per channel, image channels first).
+      seed: seed of ``weights="random"``.
+    """
+    channels = _dists_channels(backbone)
+    if alpha_beta == "dists" and backbone != "vgg16":
+        raise ValueError("alpha_beta='dists' holds the official VGG-16 values; use 'uniform' or a file")
+    alpha, beta = _load_alpha_beta(alpha_beta, channels)
+    return {"trunk": backbone_params(backbone, weights, seed=seed), "alpha": jnp.asarray(alpha),
+            "beta": jnp.asarray(beta)}
+
+
+def dists_params() -> Params:
+    """Parameters of the official DISTS: ImageNet VGG-16 and the published alpha/beta."""
+    return dists_style_params("vgg16", weights="imagenet", alpha_beta="dists")
+
+
+@functools.partial(jax.jit, static_argnames=("backbone", "dtype"))
+def dists_style(x: jax.Array, y: jax.Array, *, params: Params, backbone: str = "vgg16",
+                dtype: Any = jnp.float32) -> jax.Array:
+    """DISTS-style distance per image on ``backbone`` (lower is better, 0 for identical images)."""
+    spec, module = _dists_module(backbone, dtype)
+    x, y = check_pair(f"dists_style[{backbone}]", x, y, min_size=1 if backbone.startswith("vgg") else spec.min_size)
+    n = x.shape[0]
+    feats = module.apply({"params": params["trunk"]}, jnp.concatenate([x, y], axis=0))
+    stages = [jnp.concatenate([x, y], axis=0)] + [feats[t].astype(jnp.float32) for t in spec.default_taps]
+    total_weight = jnp.sum(params["alpha"]) + jnp.sum(params["beta"])
+    alpha = params["alpha"].astype(jnp.float32) / total_weight
+    beta = params["beta"].astype(jnp.float32) / total_weight
+    texture = jnp.zeros((n,), jnp.float32)
+    structure = jnp.zeros((n,), jnp.float32)
+    start = 0
+    for f in stages:
+        fx, fy = f[:n], f[n:]
+        channels = f.shape[-1]
+        a, b = alpha[start:start + channels], beta[start:start + channels]
+        start += channels
+        mx, my = jnp.mean(fx, axis=(1, 2)), jnp.mean(fy, axis=(1, 2))
+        vx = jnp.mean(jnp.square(fx - mx[:, None, None]), axis=(1, 2))
+        vy = jnp.mean(jnp.square(fy - my[:, None, None]), axis=(1, 2))
+        cov = jnp.mean(fx * fy, axis=(1, 2)) - mx * my
+        s1 = (2.0 * mx * my + _DISTS_C1) / (jnp.square(mx) + jnp.square(my) + _DISTS_C1)
+        s2 = (2.0 * cov + _DISTS_C2) / (vx + vy + _DISTS_C2)
+        texture = texture + s1 @ a
+        structure = structure + s2 @ b
+    if start != alpha.shape[0]:
+        raise ValueError(f"dists_style: alpha/beta have {alpha.shape[0]} values, the backbone gives {start} channels")
+    return 1.0 - (texture + structure)
+
+
+@functools.partial(jax.jit, static_argnames=("dtype",))
+def dists(x: jax.Array, y: jax.Array, *, params: Params, dtype: Any = jnp.float32) -> jax.Array:
+    """The official DISTS per image (``params`` from :func:`dists_params`); lower is better."""
+    return dists_style(x, y, params=params, backbone="vgg16", dtype=dtype)

@@ -1,0 +1,213 @@
+"""The metric registry: every fidelity metric by name, as an IQA score and as a training loss.
+
+``get(name, **options)`` returns a :class:`Metric`: a callable ``metric(x, y) -> (N,)`` scores that
+carries its metadata and, for deep metrics, its parameters. ``as_loss(name, **options)`` returns a
+:class:`Loss`: ``loss(x, y) -> scalar``, lower is better, the batch mean of a per-image loss.
+
+Both are pytrees whose leaves are the parameters, so they can be passed to ``jax.jit`` as arguments
+(the weights then travel as inputs, not as constants folded into the compiled program)::
+
+    metric = asym_jax.metrics.get("lpips_vgg")
+    scores = jax.jit(lambda m, x, y: m(x, y))(metric, x, y)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from asym_jax.metrics import deep, gradient, pixel, structural
+
+__all__ = ["Loss", "Metric", "MetricInfo", "as_loss", "get", "info", "names"]
+
+
+def _identity(score: jax.Array) -> jax.Array:
+    return score
+
+
+def _one_minus(score: jax.Array) -> jax.Array:
+    return 1.0 - score
+
+
+def _negate(score: jax.Array) -> jax.Array:
+    return -score
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per name
+class MetricInfo:
+    """What a registered metric is.
+
+    Attributes:
+      name: registry name.
+      fn: ``fn(x, y, *, [params], **options) -> (N,)`` per-image scores.
+      higher_is_better: direction of the score.
+      value_range: typical range of the score (lower, upper).
+      differentiable: whether :func:`as_loss` accepts it.
+      reference: the implementation its default reproduces.
+      defaults: options this name fixes (e.g. ``lpips_alex`` is ``lpips`` with ``net="alex"``).
+      load_params: builds the parameters from the options named in ``param_options``.
+      param_options: options consumed by ``load_params`` rather than by ``fn``.
+      loss_defaults: options :func:`as_loss` applies unless overridden.
+      to_loss: per-image score -> per-image lower-is-better loss.
+      loss_form: human-readable form of the loss.
+    """
+
+    name: str
+    fn: Callable[..., jax.Array]
+    higher_is_better: bool
+    value_range: tuple[float, float]
+    differentiable: bool
+    reference: str
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    load_params: Callable[..., Any] | None = None
+    param_options: tuple[str, ...] = ()
+    loss_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    to_loss: Callable[[jax.Array], jax.Array] = _identity
+    loss_form: str = "score"
+
+    def fn_options(self) -> tuple[str, ...]:
+        """Keyword options accepted by ``fn`` (other than ``params``)."""
+        parameters = inspect.signature(self.fn).parameters
+        return tuple(p for p, v in parameters.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p != "params")
+
+
+@struct.dataclass
+class Metric:
+    """A metric bound to its options and parameters; ``metric(x, y)`` gives per-image scores."""
+
+    info: MetricInfo = struct.field(pytree_node=False)
+    options: tuple[tuple[str, Any], ...] = struct.field(pytree_node=False)
+    params: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.info.higher_is_better
+
+    def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        kwargs = dict(self.options)
+        if self.info.load_params is not None:
+            kwargs["params"] = self.params
+        return self.info.fn(x, y, **kwargs)
+
+
+@struct.dataclass
+class Loss:
+    """A differentiable, lower-is-better loss: ``loss(x, y)`` is the batch mean of
+    ``metric.info.to_loss(metric(x, y))``; ``loss.per_image(x, y)`` keeps the batch axis."""
+
+    metric: Metric
+
+    def per_image(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        return self.metric.info.to_loss(self.metric(x, y))
+
+    def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        return jnp.mean(self.per_image(x, y))
+
+
+_REGISTRY: dict[str, MetricInfo] = {}
+
+
+def _register(info: MetricInfo) -> None:
+    if info.name in _REGISTRY:
+        raise ValueError(f"metric {info.name!r} registered twice")
+    _REGISTRY[info.name] = info
+
+
+_STRUCTURAL_LOSS = {"quantize": False, "colour": "rgb"}
+
+for _info in (
+    MetricInfo("psnr", pixel.psnr, True, (0.0, 100.0), True,
+               "10 log10(1 / MSE) over RGB, data range 1 (piq.psnr, BasicSR calculate_psnr)",
+               to_loss=_negate, loss_form="-psnr"),
+    MetricInfo("psnr_y", pixel.psnr_y, True, (0.0, 100.0), True,
+               "BasicSR calculate_psnr(test_y_channel=True): MATLAB rgb2ycbcr Y, unrounded",
+               to_loss=_negate, loss_form="-psnr_y"),
+    MetricInfo("ssim", structural.ssim, True, (-1.0, 1.0), True,
+               "Wang et al. ssim_index.m on MATLAB rgb2gray of the 8-bit image",
+               loss_defaults=_STRUCTURAL_LOSS, to_loss=_one_minus, loss_form="1 - ssim(colour='rgb', quantize=False)"),
+    MetricInfo("ms_ssim", structural.ms_ssim, True, (0.0, 1.0), True,
+               "Wang et al. msssim.m on MATLAB rgb2gray of the 8-bit image; negative terms clamped to 0",
+               loss_defaults=_STRUCTURAL_LOSS, to_loss=_one_minus,
+               loss_form="1 - ms_ssim(colour='rgb', quantize=False)"),
+    MetricInfo("gmsd", gradient.gmsd, False, (0.0, 1.0), True,
+               "Xue et al. GMSD.m (std2 with N - 1); piq.gmsd with ddof=0"),
+    MetricInfo("lpips_vgg", deep.lpips, False, (0.0, 1.5), True,
+               "lpips 0.1.4 LPIPS(net='vgg', version='0.1'), ImageNet VGG-16 trunk",
+               defaults={"net": "vgg"}, load_params=deep.lpips_params, param_options=("net", "version", "weights", "seed")),
+    MetricInfo("lpips_alex", deep.lpips, False, (0.0, 1.5), True,
+               "lpips 0.1.4 LPIPS(net='alex', version='0.1'), ImageNet AlexNet trunk",
+               defaults={"net": "alex"}, load_params=deep.lpips_params, param_options=("net", "version", "weights", "seed")),
+    MetricInfo("dists", deep.dists, False, (0.0, 1.0), True,
+               "DISTS_pytorch 0.1 DISTS(): ImageNet VGG-16 with L2 pooling, official alpha/beta",
+               load_params=lambda: deep.dists_params()),
+    MetricInfo("dists_style", deep.dists_style, False, (0.0, 1.0), True,
+               "DISTS formula on any backbone (default VGG-16 ImageNet, L2 pooling, uniform alpha/beta)",
+               load_params=deep.dists_style_params, param_options=("backbone", "weights", "alpha_beta", "seed")),
+    MetricInfo("l1", pixel.l1, False, (0.0, 1.0), True, "mean |x - y|"),
+    MetricInfo("mse", pixel.mse, False, (0.0, 1.0), True, "mean (x - y)^2"),
+    MetricInfo("charbonnier", pixel.charbonnier, False, (0.0, 1.0), True,
+               "BasicSR CharbonnierLoss: mean sqrt((x - y)^2 + 1e-12)"),
+):
+    _register(_info)
+
+
+def names() -> list[str]:
+    """Registered metric names."""
+    return sorted(_REGISTRY)
+
+
+def info(name: str) -> MetricInfo:
+    """Metadata of a registered metric."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown metric {name!r}; known: {', '.join(names())}") from None
+
+
+def _split_options(meta: MetricInfo, options: Mapping[str, Any]) -> tuple[dict, dict]:
+    options = {**meta.defaults, **options}
+    fn_names = set(meta.fn_options())
+    allowed = fn_names | set(meta.param_options)
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"metric {meta.name!r}: unknown options {unknown}; allowed: {sorted(allowed)}")
+    load_kwargs = {k: v for k, v in options.items() if k in meta.param_options}
+    fn_kwargs = {k: v for k, v in options.items() if k in fn_names}
+    return load_kwargs, fn_kwargs
+
+
+def get(name: str, **options: Any) -> Metric:
+    """The metric ``name`` with ``options`` bound, its parameters loaded (offline assets only).
+
+    Options go to the scoring function (e.g. ``crop_border``, ``colour``) or, for deep metrics, to the
+    parameter loader (e.g. ``weights="random"``, ``alpha_beta="uniform"``); unknown options raise.
+    """
+    meta = info(name)
+    load_kwargs, fn_kwargs = _split_options(meta, options)
+    params = meta.load_params(**load_kwargs) if meta.load_params is not None else None
+    return Metric(info=meta, options=tuple(sorted(fn_kwargs.items())), params=params)
+
+
+def as_loss(name: str, **options: Any) -> Loss:
+    """A lower-is-better differentiable loss ``loss(x, y) -> scalar`` (mean over the batch).
+
+    The metric's ``loss_defaults`` apply unless overridden: SSIM and MS-SSIM compare RGB channels on
+    the unrounded float path (``colour="rgb", quantize=False``); ``info(name).loss_form`` says what
+    the loss computes.
+    """
+    meta = info(name)
+    if not meta.differentiable:
+        raise ValueError(f"metric {name!r} is not differentiable and cannot be used as a loss")
+    merged = {**meta.loss_defaults, **options}
+    if merged.get("quantize"):
+        raise ValueError(f"{name}: quantize=True rounds to 8 bits and has no gradient; use quantize=False in a loss")
+    return Loss(metric=get(name, **merged))

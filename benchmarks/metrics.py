@@ -1,0 +1,155 @@
+"""Images per second of every metric, JAX (jit) vs its PyTorch reference, same machine, same run.
+
+    python benchmarks/metrics.py [--batch 8] [--size 256] [--repeats 5] [--metrics psnr,ssim,...]
+
+Needs the test extra (``pip install -e ".[test]"``): piq, lpips, DISTS-pytorch, torch. Each metric is
+timed on a batch of real photographs with distortions (scoring: forward only; loss: forward and
+backward with respect to the distorted image). Times are medians after one warm-up call (JAX
+compilation and PyTorch first-call costs excluded). The ratio is JAX images/s over PyTorch images/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from asym_jax import metrics  # noqa: E402
+from asym_jax.data import distort, sample_image  # noqa: E402
+
+
+def _batch(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    names = ("astronaut", "coffee", "chelsea", "rocket")
+    kinds = ("blur", "noise", "jpeg", "contrast")
+    refs, dists = [], []
+    for i in range(n):
+        image = sample_image(names[i % len(names)])
+        top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+        crop = image[top:top + size, left:left + size]
+        refs.append(crop)
+        dists.append(distort(crop, kinds[i % len(kinds)], 2))
+    return np.stack(refs), np.stack(dists)
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up: compilation / first call
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _torch_references(torch, jax_metrics):
+    """name -> (score_fn(x, y), loss_fn(x, y)) on NCHW tensors in [0, 1]; x distorted, y reference."""
+    import torch.nn.functional as F
+
+    import piq
+    from helpers import dists_reference, lpips_reference
+
+    gray = torch.tensor([0.298936021293775, 0.587043074451121, 0.114020904255103]).view(1, 3, 1, 1)
+    ycoef = torch.tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)
+
+    def to_gray_uint8(x):
+        x8 = torch.floor(x.clamp(0, 1) * 255 + 0.5)
+        return torch.floor((x8 * gray).sum(1, keepdim=True) + 0.5)
+
+    def y_channel(x):
+        return (16.0 + (x * ycoef).sum(1, keepdim=True)) / 255.0
+
+    lp = {net: lpips_reference(torch, net, "0.1", jax_metrics[f"lpips_{net}"].params["trunk"]) for net in ("vgg", "alex")}
+    dists_model = dists_reference(torch, jax_metrics["dists"].params["trunk"])
+    mean = lambda v: v.mean()  # noqa: E731
+    return {
+        "psnr": (lambda x, y: piq.psnr(x, y, reduction="none"), lambda x, y: -piq.psnr(x, y)),
+        "psnr_y": (lambda x, y: piq.psnr(y_channel(x), y_channel(y), reduction="none"),
+                   lambda x, y: -piq.psnr(y_channel(x), y_channel(y))),
+        "ssim": (lambda x, y: piq.ssim(to_gray_uint8(x), to_gray_uint8(y), data_range=255.0, downsample=False,
+                                       reduction="none"),
+                 lambda x, y: 1 - piq.ssim(x, y, downsample=False)),
+        "ms_ssim": (lambda x, y: piq.multi_scale_ssim(x, y, reduction="none"),
+                    lambda x, y: 1 - piq.multi_scale_ssim(x, y)),
+        "gmsd": (lambda x, y: piq.gmsd(x, y, reduction="none"), lambda x, y: piq.gmsd(x, y)),
+        "lpips_vgg": (lambda x, y: lp["vgg"](x, y, normalize=True), lambda x, y: mean(lp["vgg"](x, y, normalize=True))),
+        "lpips_alex": (lambda x, y: lp["alex"](x, y, normalize=True), lambda x, y: mean(lp["alex"](x, y, normalize=True))),
+        "dists": (lambda x, y: dists_model(x, y), lambda x, y: dists_model(x, y, require_grad=True).mean()),
+        "l1": (lambda x, y: (x - y).abs().mean((1, 2, 3)), lambda x, y: F.l1_loss(x, y)),
+        "mse": (lambda x, y: ((x - y) ** 2).mean((1, 2, 3)), lambda x, y: F.mse_loss(x, y)),
+        "charbonnier": (lambda x, y: torch.sqrt((x - y) ** 2 + 1e-12).mean((1, 2, 3)),
+                        lambda x, y: torch.sqrt((x - y) ** 2 + 1e-12).mean()),
+    }
+
+
+# What each JAX row computes, so the two columns compute the same thing.
+SCORE_OPTIONS = {"ms_ssim": {"colour": "rgb", "quantize": False}}
+REFERENCE_NAMES = {"psnr": "piq.psnr", "psnr_y": "piq.psnr on BT.601 Y", "ssim": "piq.ssim on rgb2gray uint8",
+                   "ms_ssim": "piq.multi_scale_ssim (RGB)", "gmsd": "piq.gmsd", "lpips_vgg": "lpips.LPIPS(vgg)",
+                   "lpips_alex": "lpips.LPIPS(alex)", "dists": "DISTS_pytorch", "l1": "torch", "mse": "torch",
+                   "charbonnier": "torch (BasicSR formula)"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--metrics", default=",".join(REFERENCE_NAMES))
+    parser.add_argument("--no-loss", action="store_true", help="time scoring only")
+    args = parser.parse_args(argv)
+
+    from helpers import import_torch, to_torch
+    torch = import_torch()
+    names = args.metrics.split(",")
+    refs, dists = _batch(args.batch, args.size)
+    x_jax, y_jax = jax.device_put(jnp.asarray(dists)), jax.device_put(jnp.asarray(refs))
+    jax_metrics = {n: metrics.get(n, **SCORE_OPTIONS.get(n, {})) for n in
+                   set(names) | {"lpips_vgg", "lpips_alex", "dists"}}
+    references = _torch_references(torch, jax_metrics)
+    device = jax.devices()[0]
+    print(f"# {platform.node()}: JAX {jax.__version__} on {device.platform} ({device.device_kind}), "
+          f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads); batch {args.batch} at "
+          f"{args.size} x {args.size}, median of {args.repeats}")
+
+    score = jax.jit(lambda m, x, y: m(x, y))
+    grad = jax.jit(jax.value_and_grad(lambda l, x, y: l(x, y), argnums=1))
+    header = f"{'metric':<12} {'reference':<28} {'JAX img/s':>10} {'torch img/s':>12} {'ratio':>6}"
+    if not args.no_loss:
+        header += f" | {'JAX fwd+bwd':>11} {'torch fwd+bwd':>13} {'ratio':>6}"
+    print(header)
+    print("-" * len(header), flush=True)
+    for name in names:
+        metric = jax_metrics[name]
+        t_jax = _median_seconds(lambda: score(metric, x_jax, y_jax).block_until_ready(), args.repeats)
+        torch_score, torch_loss = references[name]
+        xt, yt = to_torch(torch, dists), to_torch(torch, refs)
+        with torch.no_grad():
+            t_torch = _median_seconds(lambda: torch_score(xt, yt), args.repeats)
+        line = (f"{name:<12} {REFERENCE_NAMES[name]:<28} {args.batch / t_jax:>10.1f} {args.batch / t_torch:>12.1f} "
+                f"{t_torch / t_jax:>6.2f}")
+        if not args.no_loss:
+            loss = metrics.as_loss(name, **({"num_scales": 5} if name == "ms_ssim" else {}))
+            t_jax_g = _median_seconds(lambda: jax.block_until_ready(grad(loss, x_jax, y_jax)), args.repeats)
+
+            def torch_step():
+                x = xt.clone().requires_grad_(True)
+                torch_loss(x, yt).backward()
+
+            t_torch_g = _median_seconds(torch_step, args.repeats)
+            line += f" | {args.batch / t_jax_g:>11.1f} {args.batch / t_torch_g:>13.1f} {t_torch_g / t_jax_g:>6.2f}"
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

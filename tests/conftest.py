@@ -1,0 +1,37 @@
+"""Test set-up: 8 forced CPU devices, quiet TensorFlow, the PyTorch oracles and sample images."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import import_torch  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def torch():
+    return import_torch()
+
+
+def _stacked_pairs(names, levels, crop):
+    from asym_jax.data import sample_pairs
+    pairs = list(sample_pairs(names=names, levels=levels, crop=crop))
+    return np.stack([p[3] for p in pairs]), np.stack([p[4] for p in pairs])
+
+
+@pytest.fixture(scope="session")
+def sample_pairs():
+    """Real photographs (central 192 x 192 crops), four distortions at two levels: NHWC float32 batches."""
+    return _stacked_pairs(("astronaut", "chelsea", "coffee"), (1, 3), 192)
+
+
+@pytest.fixture(scope="session")
+def small_pairs():
+    """Eight 128 x 128 photograph crops with four distortions, for the deep (costly) metrics."""
+    return _stacked_pairs(("astronaut", "coffee"), (2,), 128)

