@@ -46,7 +46,7 @@ def test_psnr_identical_images_are_finite():
     assert np.all(np.asarray(metrics.psnr(x, x)) == 100.0)
 
 
-def test_pixel_losses(sample_pairs, torch):
+def test_pixel_losses(sample_pairs):
     refs, dists = sample_pairs
     diff = refs.astype(np.float64) - dists
     assert_close(metrics.l1(refs, dists), np.abs(diff).mean(axis=(1, 2, 3)), rtol=1e-5, what="l1")
