@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import pathlib
+import sys
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -48,7 +49,14 @@ def main(argv) -> None:
     workdir = _WORKDIR.value or default_workdir(config.job)
     logging.info("JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
     print(f"job {config.job}, workdir {workdir}")
-    jobs[config.job](config, workdir)
+    from asym_jax.errors import InputError
+    from asym_jax.weights.assets import AssetError
+    try:
+        jobs[config.job](config, workdir)
+    except (InputError, AssetError) as error:
+        logging.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,6 @@ def correlate1d(x: jax.Array, taps: Sequence[float], axis: int, *, stride: int =
 
 
 def safe_sqrt(x: jax.Array) -> jax.Array:
-    """``sqrt(max(x, 0))`` whose gradient is 0, not NaN or inf, where ``x <= 0``."""
+    """``sqrt(max(x, 0))`` whose gradient is 0, not NaN or inf, where ``x <= 0``; NaN stays NaN."""
     positive = x > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), jnp.where(jnp.isnan(x), x, 0.0))

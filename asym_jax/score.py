@@ -2,8 +2,10 @@
 
 REF and DIST are two image files, or two folders whose images are matched by file name (the stem,
 so ``a.png`` matches ``a.jpg``). One line per pair and the mean of each metric are printed; ``--csv``
-writes the table. Bad input (unknown metric, unreadable image, size mismatch, unmatched names) ends
-with a one-line error and exit status 2.
+writes the table. A metric takes options after a colon: ``--metric ms_ssim:num_scales=4`` or
+``--metric dists_style:weights=random,seed=1``. Bad input (unknown metric or option, unreadable
+image, size mismatch, images too small for a metric, unmatched names) ends with a one-line error and
+exit status 2.
 
 The same scoring runs as the ``score`` job of ``python -m asym_jax.main`` (see ``configs/score.py``),
 which by default scores the embedded sample photographs under synthetic distortions and reports how
@@ -22,10 +24,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["ScoreError", "match_pairs", "run_job", "score_pairs"]
+from asym_jax.errors import InputError
+
+__all__ = ["ScoreError", "match_pairs", "parse_metric", "run_job", "score_pairs"]
 
 
-class ScoreError(ValueError):
+class ScoreError(InputError):
     """Bad input for scoring, reported to the user as one line."""
 
 
@@ -41,7 +45,8 @@ def match_pairs(ref: str | os.PathLike, dist: str | os.PathLike) -> list[tuple[s
         for folder in (ref, dist):
             images, others = list_images(folder)
             if others:
-                print(f"note: {folder}: skipping {len(others)} non-image files ({others[0].name}, ...)", file=sys.stderr)
+                print(f"note: {folder}: skipping {len(others)} entries that are not PNG/JPEG/BMP files "
+                      f"({others[0].name}, ...); subfolders are not searched", file=sys.stderr)
             by_stem: dict[str, pathlib.Path] = {}
             for path in images:
                 if path.stem in by_stem:
@@ -62,13 +67,32 @@ def match_pairs(ref: str | os.PathLike, dist: str | os.PathLike) -> list[tuple[s
     raise ScoreError(f"REF and DIST must both be files or both be folders: {ref}, {dist}")
 
 
-def _check_metric_names(names: Sequence[str]) -> None:
+def parse_metric(spec: str) -> tuple[str, dict]:
+    """``"name"`` or ``"name:key=value,key=value"`` -> (name, options); values are Python literals or
+    plain strings."""
+    import ast
+
+    name, _, rest = spec.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ScoreError(f"metric option {item!r} of {spec!r} is not key=value")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value.strip()
+    return name.strip(), options
+
+
+def _check_metric_names(specs: Sequence[str]) -> None:
     from asym_jax import metrics
-    unknown = [n for n in names if n not in metrics.names()]
-    if unknown:
-        raise ScoreError(f"unknown metric {unknown[0]!r}; known: {', '.join(metrics.names())}")
-    if not names:
+    if not specs:
         raise ScoreError("no metric given")
+    for spec in specs:
+        name, _ = parse_metric(spec)
+        if name not in metrics.names():
+            raise ScoreError(f"unknown metric {name!r}; known: {', '.join(metrics.names())}")
 
 
 def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], metric_names: Sequence[str], *,
@@ -83,7 +107,10 @@ def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], metric_name
     from asym_jax import metrics
 
     _check_metric_names(metric_names)
-    bound = {name: metrics.get(name) for name in metric_names}
+    if batch_size < 1:
+        raise ScoreError(f"batch size must be at least 1, got {batch_size}")
+    bound = {spec: metrics.get(name, **options) for spec, (name, options) in
+             ((spec, parse_metric(spec)) for spec in metric_names)}
     score = jax.jit(lambda metric, x, y: metric(x, y))
     rows: list[dict] = []
     pending: list[tuple[str, np.ndarray, np.ndarray]] = []
@@ -116,10 +143,10 @@ def _means(rows: Sequence[dict], metric_names: Sequence[str]) -> dict[str, float
 
 def format_table(rows: Sequence[dict], metric_names: Sequence[str]) -> str:
     width = max([len("mean")] + [len(r["name"]) for r in rows])
-    header = f"{'name':<{width}}  " + "  ".join(f"{m:>11}" for m in metric_names)
-    lines = [header]
-    for row in rows + [{"name": "mean", **_means(rows, metric_names)}]:
-        lines.append(f"{row['name']:<{width}}  " + "  ".join(f"{row[m]:>11.6f}" for m in metric_names))
+    widths = [max(11, len(m)) for m in metric_names]
+    lines = [f"{'name':<{width}}  " + "  ".join(f"{m:>{w}}" for m, w in zip(metric_names, widths))]
+    for row in list(rows) + [{"name": "mean", **_means(rows, metric_names)}]:
+        lines.append(f"{row['name']:<{width}}  " + "  ".join(f"{row[m]:>{w}.6f}" for m, w in zip(metric_names, widths)))
     return "\n".join(lines)
 
 
@@ -157,18 +184,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:<12} {'higher' if meta.higher_is_better else 'lower ':<6} is better  {meta.reference}")
         return 0
     args = parser.parse_args(argv)
-    from asym_jax.data.images import ImageReadError
     from asym_jax.weights.assets import AssetError
     try:
         _check_metric_names(args.metric)
         matched = match_pairs(args.ref, args.dist)
         rows = score_pairs(_read_pairs(matched), args.metric, batch_size=args.batch_size)
-    except (ScoreError, ImageReadError, AssetError) as error:
+        print(format_table(rows, args.metric))
+        if args.csv:
+            try:
+                write_csv(args.csv, rows, ["name", *args.metric])
+            except OSError as error:
+                raise ScoreError(f"cannot write {args.csv}: {error.strerror or error}") from None
+    except (InputError, AssetError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(format_table(rows, args.metric))
-    if args.csv:
-        write_csv(args.csv, rows, ["name", *args.metric])
     return 0
 
 
@@ -196,7 +225,7 @@ def ranking_summary(rows: Sequence[dict], groups: Sequence[str], levels: Sequenc
     from asym_jax import metrics
     summary = {}
     for m in metric_names:
-        sign = 1.0 if metrics.info(m).higher_is_better else -1.0
+        sign = 1.0 if metrics.info(parse_metric(m)[0]).higher_is_better else -1.0
         correlations = []
         for group in sorted(set(groups)):
             idx = [i for i, g in enumerate(groups) if g == group]

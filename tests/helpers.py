@@ -93,3 +93,47 @@ def dists_reference(torch, trunk_params, alpha=None, beta=None):
             model.alpha.copy_(torch.from_numpy(np.asarray(alpha).reshape(1, -1, 1, 1).copy()))
             model.beta.copy_(torch.from_numpy(np.asarray(beta).reshape(1, -1, 1, 1).copy()))
     return model
+
+
+def basicsr_arch(name: str):
+    """Imports ``basicsr.archs.<name>`` from the installed BasicSR 1.4.2 files without running the
+    package's ``__init__`` (broken on current torchvision): the registry, the logger and the compiled
+    deformable-convolution ops are replaced by stand-ins."""
+    import importlib
+    import importlib.util
+    import logging
+    import pathlib
+    import sys
+    import types
+
+    torch = import_torch()
+    if "basicsr.archs" not in sys.modules:
+        spec = importlib.util.find_spec("basicsr")
+        if spec is None:
+            raise ImportError("BasicSR is not installed: pip install --no-deps --no-build-isolation basicsr==1.4.2")
+        root = pathlib.Path(list(spec.submodule_search_locations)[0])
+
+        class Registry:
+            def register(self, obj=None, suffix=None):
+                return obj if obj is not None else (lambda o: o)
+
+        def package(name, path=None, **attrs):
+            module = types.ModuleType(name)
+            module.__path__ = [str(path)] if path else []
+            module.__dict__.update(attrs)
+            sys.modules[name] = module
+            return module
+
+        package("basicsr", root)
+        package("basicsr.utils", get_root_logger=logging.getLogger)
+        package("basicsr.utils.registry", ARCH_REGISTRY=Registry())
+        package("basicsr.ops")
+        package("basicsr.ops.dcn", ModulatedDeformConvPack=type("ModulatedDeformConvPack", (torch.nn.Module,), {}),
+                modulated_deform_conv=None)
+        package("basicsr.archs", root / "archs")
+    return importlib.import_module(f"basicsr.archs.{name}")
+
+
+def torch_state(module) -> dict:
+    """A torch module's state dict as numpy arrays."""
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}

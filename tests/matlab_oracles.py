@@ -72,7 +72,7 @@ def msssim(img1, img2, levels=5, weights=MS_WEIGHTS):
         if level < levels - 1:
             img1 = imfilter_box_symmetric_subsample(img1, 2)
             img2 = imfilter_box_symmetric_subsample(img2, 2)
-    weights = weights[:levels] / weights[:levels].sum()
+    weights = weights[:levels] if levels == len(weights) else weights[:levels] / weights[:levels].sum()
     return np.prod(np.array(mcs[:-1]) ** weights[:-1]) * mssim[-1] ** weights[-1]
 
 

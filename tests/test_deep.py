@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from asym_jax import metrics
+from asym_jax.errors import InputError
 from asym_jax.weights import backbone_params
 from helpers import assert_close, dists_reference, lpips_reference, to_torch
 
@@ -62,7 +63,7 @@ def test_dists_style_alpha_beta_sources(tmp_path, small_pairs):
     with pytest.raises(ValueError, match="channels"):
         save_npz(path, {"alpha": np.ones(10, np.float32), "beta": np.ones(10, np.float32)})
         metrics.get("dists_style", alpha_beta=str(path))
-    with pytest.raises(FileNotFoundError, match="nothere.npz"):
+    with pytest.raises(InputError, match="nothere.npz"):
         metrics.get("dists_style", alpha_beta=str(tmp_path / "nothere.npz"))
     with pytest.raises(ValueError, match="official VGG-16"):
         metrics.get("dists_style", backbone="alexnet", alpha_beta="dists")

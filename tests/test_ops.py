@@ -44,3 +44,4 @@ def test_safe_sqrt():
     x = jnp.array([-1.0, 0.0, 4.0])
     np.testing.assert_allclose(safe_sqrt(x), [0.0, 0.0, 2.0])
     np.testing.assert_allclose(jax.grad(lambda a: jnp.sum(safe_sqrt(a)))(x), [0.0, 0.0, 0.25])
+    assert np.isnan(safe_sqrt(jnp.array([jnp.nan]))[0])  # NaN is not hidden

@@ -105,3 +105,35 @@ def test_main_rejects_unknown_config_keys(tmp_path):
                              "--config.metricz=psnr", f"--workdir={tmp_path}"], capture_output=True, text=True,
                             timeout=300, cwd=ROOT)
     assert result.returncode != 0 and "metricz" in result.stderr
+
+
+def test_metric_options_size_errors_and_skipped_entries(folders, tmp_path, capsys):
+    ref_dir, dist_dir = folders
+    assert score.main(["--metric", "ms_ssim:num_scales=3", "--metric", "dists_style:weights='random',seed=2",
+                       str(ref_dir), str(dist_dir)]) == 0
+    out = capsys.readouterr()
+    assert "ms_ssim:num_scales=3" in out.out.splitlines()[0] and "subfolders are not searched" in out.err
+    assert score.main(["--metric", "ms_ssim", str(ref_dir), str(dist_dir)]) == 2
+    assert "num_scales=3 fits these images" in capsys.readouterr().err
+    assert score.main(["--metric", "psnr:crop=3", str(ref_dir), str(dist_dir)]) == 2
+    assert "unknown options ['crop']" in capsys.readouterr().err
+    assert score.main(["--metric", "psnr", "--batch_size", "0", str(ref_dir), str(dist_dir)]) == 2
+    rgb16 = tmp_path / "rgb16.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(rgb16)
+    import zlib
+    # Rewrite as a 16-bit-per-channel PNG by hand (Pillow cannot write one).
+    raw = b"".join(b"\x00" + b"\x12\x34" * 3 * 8 for _ in range(8))
+    def chunk(kind, data):
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    header = (8).to_bytes(4, "big") * 2 + bytes([16, 2, 0, 0, 0])
+    rgb16.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    assert score.main(["--metric", "psnr", str(rgb16), str(rgb16)]) == 2
+    assert "16-bit colour PNGs are not supported" in capsys.readouterr().err
+
+
+def test_main_reports_bad_input_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "asym_jax.main", "--config=configs/score.py:tiny",
+                             f"--config.ref={tmp_path / 'missing'}", f"--config.dist={tmp_path}",
+                             f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "missing: no such file or folder" in result.stderr

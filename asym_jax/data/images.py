@@ -7,12 +7,14 @@ import pathlib
 
 import numpy as np
 
+from asym_jax.errors import InputError
+
 __all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "list_images", "read_image"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """An image file is missing, unreadable, or in a form that cannot be turned into RGB."""
 
 
@@ -25,6 +27,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"{path}: no such file")
     try:
         with Image.open(path) as image:
+            if any(";16" in str(tile.args) for tile in image.tile) and image.mode not in ("I;16", "I;16B", "I;16L", "I"):
+                raise ImageReadError(f"{path}: 16-bit colour PNGs are not supported (Pillow reads them as 8 bits); "
+                                     "save it as 8-bit colour or 16-bit grey")
             image.load()
             mode = image.mode
             if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -41,7 +46,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                 raise ImageReadError(f"{path}: unsupported image mode {mode}")
     except ImageReadError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(f"{path}: cannot read image ({error.__class__.__name__}: {error})") from None
     if array.ndim != 3 or array.shape[-1] != 3 or 0 in array.shape:
         raise ImageReadError(f"{path}: unexpected image shape {array.shape}")
@@ -49,10 +54,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def list_images(folder: str | os.PathLike) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
-    """Image files of ``folder`` (sorted) and the other files it holds (which are not read)."""
+    """Image files directly in ``folder`` (sorted), and every other entry (other files, subfolders),
+    which is not read."""
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         raise ImageReadError(f"{folder}: no such folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
-    return images, [p for p in files if p not in images]
+    entries = sorted(folder.iterdir())
+    images = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return images, [p for p in entries if p not in images]

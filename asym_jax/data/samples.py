@@ -10,6 +10,8 @@ from typing import Callable
 
 import numpy as np
 
+from asym_jax.errors import InputError
+
 __all__ = ["DISTORTIONS", "SAMPLE_NAMES", "distort", "sample_image", "sample_pairs"]
 
 # Natural photographs bundled with scikit-image (loader name in skimage.data).
@@ -22,7 +24,7 @@ def sample_image(name: str) -> np.ndarray:
     import skimage.data
 
     if name not in SAMPLE_NAMES:
-        raise ValueError(f"unknown sample image {name!r}; known: {', '.join(SAMPLE_NAMES)}")
+        raise InputError(f"unknown sample image {name!r}; known: {', '.join(SAMPLE_NAMES)}")
     if name == "motorcycle_left":
         image = skimage.data.stereo_motorcycle()[0]
     else:
@@ -69,10 +71,10 @@ DISTORTIONS: dict[str, tuple[Callable, tuple[float, ...]]] = {
 def distort(image: np.ndarray, kind: str, level: int, *, seed: int = 0) -> np.ndarray:
     """Distorts ``image`` with ``kind`` at ``level`` (0 mild .. 4 strong); 8-bit quantised result."""
     if kind not in DISTORTIONS:
-        raise ValueError(f"unknown distortion {kind!r}; known: {', '.join(DISTORTIONS)}")
+        raise InputError(f"unknown distortion {kind!r}; known: {', '.join(DISTORTIONS)}")
     fn, levels = DISTORTIONS[kind]
     if not 0 <= level < len(levels):
-        raise ValueError(f"level must be in 0..{len(levels) - 1}, got {level}")
+        raise InputError(f"level must be in 0..{len(levels) - 1}, got {level}")
     out = fn(image, levels[level], np.random.default_rng(seed))
     return (np.round(np.clip(out, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
@@ -85,6 +87,8 @@ def sample_pairs(names=SAMPLE_NAMES[:4], kinds=tuple(DISTORTIONS), levels=(1, 3)
     for name in names:
         image = sample_image(name)
         if crop is not None:
+            if crop > min(image.shape[:2]):
+                raise InputError(f"crop {crop} is larger than the {image.shape[0]} x {image.shape[1]} sample {name!r}")
             top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
             image = image[top:top + crop, left:left + crop]
         for kind in kinds:

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asym_jax.errors import InputError
 from asym_jax.ops import correlate1d
 
 __all__ = [
@@ -38,16 +39,16 @@ def check_pair(metric: str, x: jax.Array, y: jax.Array, *, channels: Sequence[in
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     if x.ndim != 4 or y.ndim != 4:
-        raise ValueError(f"{metric}: expected NHWC batches (4 dimensions), got shapes {x.shape} and {y.shape}")
+        raise InputError(f"{metric}: expected NHWC batches (4 dimensions), got shapes {x.shape} and {y.shape}")
     if x.shape != y.shape:
-        raise ValueError(f"{metric}: inputs differ in shape: {x.shape} vs {y.shape}")
+        raise InputError(f"{metric}: inputs differ in shape: {x.shape} vs {y.shape}")
     if x.shape[-1] not in channels:
-        raise ValueError(f"{metric}: expected {' or '.join(map(str, channels))} channels (NHWC), got shape {x.shape}")
+        raise InputError(f"{metric}: expected {' or '.join(map(str, channels))} channels (NHWC), got shape {x.shape}")
     if min(x.shape[1:3]) < min_size:
-        raise ValueError(f"{metric}: images must be at least {min_size} x {min_size} pixels, got {x.shape[1:3]}")
+        raise InputError(f"{metric}: images must be at least {min_size} x {min_size} pixels, got {x.shape[1:3]}")
     for name, a in (("x", x), ("y", y)):
         if not (jnp.issubdtype(a.dtype, jnp.floating)):
-            raise ValueError(f"{metric}: {name} must be a float array in [0, 1], got dtype {a.dtype}")
+            raise InputError(f"{metric}: {name} must be a float array in [0, 1], got dtype {a.dtype}")
     return x.astype(jnp.float32), y.astype(jnp.float32)
 
 
@@ -68,12 +69,30 @@ def _weighted_sum(x: jax.Array, weights: Sequence[float]) -> jax.Array:
     return jnp.einsum("...c,c->...", x, w, precision=jax.lax.Precision.HIGHEST)[..., None]
 
 
+def _uint8_combination(x8: jax.Array, weights: Sequence[float], offset: float = 0.0) -> jax.Array:
+    """``round_half_up(offset + sum_i w_i * x8_i)`` as MATLAB computes it (in double) for uint8 images.
+
+    Evaluated in float32 without double-rounding errors: each weight is split as ``hi + lo`` with ``hi``
+    on a 2^-12 grid, so ``x8 * hi`` and their sum are exact; only the small ``lo`` part is rounded, and
+    the half-way decision is taken on the exact fraction. (A plain float32 sum misrounds 30 of the
+    16.7 million RGB colours of ``rgb2gray``.)
+    """
+    hi = [round(w * 4096.0) / 4096.0 for w in weights]
+    lo = [w - h for w, h in zip(weights, hi)]
+    channels = [x8[..., i:i + 1] for i in range(3)]
+    exact = offset + 0.5 + (hi[0] * channels[0] + hi[1] * channels[1] + hi[2] * channels[2])
+    small = lo[0] * channels[0] + lo[1] * channels[1] + lo[2] * channels[2]
+    base = jnp.floor(exact)
+    remainder = (exact - base) + small
+    return base + (remainder >= 1.0) - (remainder < 0.0)
+
+
 def rgb_to_gray(x: jax.Array, *, quantize: bool) -> jax.Array:
     """MATLAB ``rgb2gray``; with ``quantize`` the input is taken to 8 bits and the result rounded to
     uint8, as MATLAB does on uint8 images. Returns N x H x W x 1 in [0, 1]."""
     if quantize:
         x8 = round_half_up(jnp.clip(x, 0.0, 1.0) * 255.0)
-        return round_half_up(_weighted_sum(x8, MATLAB_GRAY)) / 255.0
+        return _uint8_combination(x8, MATLAB_GRAY) / 255.0
     return _weighted_sum(x, MATLAB_GRAY)
 
 
@@ -84,11 +103,9 @@ def rgb_to_y(x: jax.Array, *, quantize: bool = False) -> jax.Array:
     images; without it, Y is left unrounded, as BasicSR's ``bgr2ycbcr(y_only=True)`` does.
     """
     if quantize:
-        x = quantize_8bit(x)
-    y255 = 16.0 + _weighted_sum(x, BT601_Y_LIMITED)
-    if quantize:
-        y255 = round_half_up(y255)
-    return y255 / 255.0
+        x8 = round_half_up(jnp.clip(x, 0.0, 1.0) * 255.0)
+        return _uint8_combination(x8, [w / 255.0 for w in BT601_Y_LIMITED], offset=16.0) / 255.0
+    return (16.0 + _weighted_sum(x, BT601_Y_LIMITED)) / 255.0
 
 
 def rgb_to_luma(x: jax.Array) -> jax.Array:
@@ -105,13 +122,13 @@ def to_colour_space(x: jax.Array, colour: str, *, quantize: bool) -> jax.Array:
         return rgb_to_y(x, quantize=quantize)
     if colour == "rgb":
         return quantize_8bit(x) if quantize else x
-    raise ValueError(f"colour must be 'gray', 'y' or 'rgb', got {colour!r}")
+    raise InputError(f"colour must be 'gray', 'y' or 'rgb', got {colour!r}")
 
 
 def gaussian_kernel_1d(size: int, sigma: float) -> np.ndarray:
     """Normalised 1-D Gaussian; its outer product is MATLAB ``fspecial('gaussian', size, sigma)``."""
     if size % 2 != 1 or size < 1:
-        raise ValueError(f"kernel size must be odd and positive, got {size}")
+        raise InputError(f"kernel size must be odd and positive, got {size}")
     coords = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
     g = np.exp(-(coords ** 2) / (2.0 * sigma ** 2))
     return g / g.sum()
@@ -138,9 +155,11 @@ def matlab_box_downsample(x: jax.Array, factor: int) -> jax.Array:
 
 
 def safe_power(base: jax.Array, exponent: jax.Array | float) -> jax.Array:
-    """``max(base, 0) ** exponent`` for 0 < exponent < 1 with a zero (finite) gradient where base <= 0."""
+    """``max(base, 0) ** exponent`` for 0 < exponent < 1 with a zero (finite) gradient where base <= 0;
+    NaN stays NaN."""
     positive = base > 0
-    return jnp.where(positive, jnp.power(jnp.where(positive, base, 1.0), exponent), 0.0)
+    return jnp.where(positive, jnp.power(jnp.where(positive, base, 1.0), exponent),
+                     jnp.where(jnp.isnan(base), base, 0.0))
 
 
 def matlab_round(value: float) -> int:

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asym_jax.errors import InputError
 from asym_jax.metrics.common import check_pair
 from asym_jax.ops import safe_sqrt
 from asym_jax.models import backbones
@@ -53,9 +54,9 @@ def _precision(dtype: Any):
 
 def _lpips_module(net: str, version: str, dtype: Any):
     if net not in _LPIPS_BACKBONE:
-        raise ValueError(f"lpips: net must be one of {sorted(_LPIPS_BACKBONE)}, got {net!r}")
+        raise InputError(f"lpips: net must be one of {sorted(_LPIPS_BACKBONE)}, got {net!r}")
     if version not in _LPIPS_INPUT:
-        raise ValueError(f"lpips: version must be '0.1' or '0.0', got {version!r}")
+        raise InputError(f"lpips: version must be '0.1' or '0.0', got {version!r}")
     spec = backbones.get(_LPIPS_BACKBONE[net])
     mean, std = _LPIPS_INPUT[version]
     return spec, spec.build(taps=spec.default_taps, mean=mean, std=std, dtype=dtype,
@@ -118,14 +119,14 @@ def _load_alpha_beta(source: str, channels: int) -> tuple[np.ndarray, np.ndarray
         return np.ones(channels, np.float32), np.ones(channels, np.float32)
     path = resolve("dists_alpha_beta") if source == "dists" else source
     if source != "dists" and not os.path.isfile(str(path)):
-        raise FileNotFoundError(f"alpha/beta file not found: {path} (expected an npz with 'alpha' and 'beta')")
+        raise InputError(f"alpha/beta file not found: {path} (expected an npz with 'alpha' and 'beta')")
     data = load_npz(path)
     missing = {"alpha", "beta"} - set(data)
     if missing:
-        raise KeyError(f"{path}: lacks {sorted(missing)}")
+        raise InputError(f"{path}: lacks {sorted(missing)}")
     alpha, beta = (np.asarray(data[k], np.float32).reshape(-1) for k in ("alpha", "beta"))
     if alpha.size != channels or beta.size != channels:
-        raise ValueError(f"{path}: alpha/beta have {alpha.size}/{beta.size} values, the backbone has {channels} channels")
+        raise InputError(f"{path}: alpha/beta have {alpha.size}/{beta.size} values, the backbone has {channels} channels")
     return alpha, beta
 
 
@@ -143,7 +144,7 @@ def dists_style_params(backbone: str = "vgg16", *, weights: str = "imagenet", al
     """
     channels = _dists_channels(backbone)
     if alpha_beta == "dists" and backbone != "vgg16":
-        raise ValueError("alpha_beta='dists' holds the official VGG-16 values; use 'uniform' or a file")
+        raise InputError("alpha_beta='dists' holds the official VGG-16 values; use 'uniform' or a file")
     alpha, beta = _load_alpha_beta(alpha_beta, channels)
     return {"trunk": backbone_params(backbone, weights, seed=seed), "alpha": jnp.asarray(alpha),
             "beta": jnp.asarray(beta)}
@@ -183,7 +184,7 @@ def dists_style(x: jax.Array, y: jax.Array, *, params: Params, backbone: str = "
         texture = texture + s1 @ a
         structure = structure + s2 @ b
     if start != alpha.shape[0]:
-        raise ValueError(f"dists_style: alpha/beta have {alpha.shape[0]} values, the backbone gives {start} channels")
+        raise InputError(f"dists_style: alpha/beta have {alpha.shape[0]} values, the backbone gives {start} channels")
     return 1.0 - (texture + structure)
 
 

@@ -7,6 +7,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from asym_jax.errors import InputError
 from asym_jax.metrics.common import check_pair, rgb_to_y
 
 __all__ = ["charbonnier", "l1", "mse", "psnr", "psnr_y"]
@@ -17,11 +18,11 @@ _MSE_FLOOR = 1e-10
 
 def _crop(x: jax.Array, border: int) -> jax.Array:
     if border < 0:
-        raise ValueError(f"crop_border must be >= 0, got {border}")
+        raise InputError(f"crop_border must be >= 0, got {border}")
     if border == 0:
         return x
     if 2 * border >= min(x.shape[1:3]):
-        raise ValueError(f"crop_border={border} leaves nothing of a {x.shape[1]} x {x.shape[2]} image")
+        raise InputError(f"crop_border={border} leaves nothing of a {x.shape[1]} x {x.shape[2]} image")
     return x[:, border:-border, border:-border, :]
 
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from asym_jax.errors import InputError
 from asym_jax.metrics import deep, gradient, pixel, structural
 
 __all__ = ["Loss", "Metric", "MetricInfo", "as_loss", "get", "info", "names"]
@@ -118,7 +119,7 @@ _REGISTRY: dict[str, MetricInfo] = {}
 
 def _register(info: MetricInfo) -> None:
     if info.name in _REGISTRY:
-        raise ValueError(f"metric {info.name!r} registered twice")
+        raise RuntimeError(f"metric {info.name!r} registered twice")
     _REGISTRY[info.name] = info
 
 
@@ -170,7 +171,7 @@ def info(name: str) -> MetricInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown metric {name!r}; known: {', '.join(names())}") from None
+        raise InputError(f"unknown metric {name!r}; known: {', '.join(names())}") from None
 
 
 def _split_options(meta: MetricInfo, options: Mapping[str, Any]) -> tuple[dict, dict]:
@@ -179,7 +180,7 @@ def _split_options(meta: MetricInfo, options: Mapping[str, Any]) -> tuple[dict, 
     allowed = fn_names | set(meta.param_options)
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ValueError(f"metric {meta.name!r}: unknown options {unknown}; allowed: {sorted(allowed)}")
+        raise InputError(f"metric {meta.name!r}: unknown options {unknown}; allowed: {sorted(allowed)}")
     load_kwargs = {k: v for k, v in options.items() if k in meta.param_options}
     fn_kwargs = {k: v for k, v in options.items() if k in fn_names}
     return load_kwargs, fn_kwargs
@@ -206,8 +207,8 @@ def as_loss(name: str, **options: Any) -> Loss:
     """
     meta = info(name)
     if not meta.differentiable:
-        raise ValueError(f"metric {name!r} is not differentiable and cannot be used as a loss")
+        raise InputError(f"metric {name!r} is not differentiable and cannot be used as a loss")
     merged = {**meta.loss_defaults, **options}
     if merged.get("quantize"):
-        raise ValueError(f"{name}: quantize=True rounds to 8 bits and has no gradient; use quantize=False in a loss")
+        raise InputError(f"{name}: quantize=True rounds to 8 bits and has no gradient; use quantize=False in a loss")
     return Loss(metric=get(name, **merged))

@@ -21,7 +21,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from asym_jax.errors import InputError
 from asym_jax.metrics.common import (
     check_pair, gaussian_kernel_1d, matlab_box_downsample, matlab_round, safe_power,
     separable_filter_valid, to_colour_space,
@@ -53,7 +55,7 @@ def _auto_factor(height: int, width: int) -> int:
 
 def _crop(x: jax.Array, border: int) -> jax.Array:
     if border < 0:
-        raise ValueError(f"crop_border must be >= 0, got {border}")
+        raise InputError(f"crop_border must be >= 0, got {border}")
     return x[:, border:x.shape[1] - border, border:x.shape[2] - border, :] if border else x
 
 
@@ -66,7 +68,8 @@ def ssim(x: jax.Array, y: jax.Array, *, colour: str = "gray", quantize: bool = T
 
     Args:
       x, y: N x H x W x 3 images in [0, 1].
-      colour: ``"gray"`` (default), ``"y"`` or ``"rgb"``; see the module docstring.
+      colour: ``"gray"`` (default), ``"y"`` or ``"rgb"``; see the module docstring. BasicSR's
+        ``calculate_ssim(test_y_channel=True)`` is ``colour="y", quantize=False`` on 8-bit images.
       quantize: take the image to 8 bits first and round the grey/Y image as MATLAB does on uint8
         input (default); ``False`` for the differentiable float path.
       downsample: apply the automatic downsampling of the authors' 2009 ``ssim.m``.
@@ -80,7 +83,7 @@ def ssim(x: jax.Array, y: jax.Array, *, colour: str = "gray", quantize: bool = T
         factor = _auto_factor(*x.shape[1:3])
         x, y = matlab_box_downsample(x, factor), matlab_box_downsample(y, factor)
     if min(x.shape[1:3]) < kernel_size:
-        raise ValueError(f"ssim: images of {x.shape[1]} x {x.shape[2]} pixels (after cropping and "
+        raise InputError(f"ssim: images of {x.shape[1]} x {x.shape[2]} pixels (after cropping and "
                          f"downsampling) are smaller than the {kernel_size} x {kernel_size} window")
     ssim_map, _ = ssim_maps(x, y, kernel_size=kernel_size, sigma=sigma, k1=k1, k2=k2)
     return jnp.mean(ssim_map, axis=(1, 2, 3))
@@ -105,16 +108,21 @@ def ms_ssim(x: jax.Array, y: jax.Array, *, colour: str = "gray", quantize: bool 
         training crops (at least 81 px).
     """
     if not 1 <= num_scales <= len(MS_SSIM_WEIGHTS):
-        raise ValueError(f"ms_ssim: num_scales must be in 1..5, got {num_scales}")
+        raise InputError(f"ms_ssim: num_scales must be in 1..5, got {num_scales}")
     x, y = check_pair("ms_ssim", x, y)
     min_size = (kernel_size - 1) * 2 ** (num_scales - 1) + 1
     if min(x.shape[1:3]) < min_size:
-        hint = f"; use num_scales={num_scales - 1} for smaller crops" if num_scales > 1 else ""
-        raise ValueError(
+        fitting = [n for n in range(1, num_scales) if (kernel_size - 1) * 2 ** (n - 1) + 1 <= min(x.shape[1:3])]
+        hint = f"; num_scales={fitting[-1]} fits these images" if fitting else ""
+        raise InputError(
             f"ms_ssim: {num_scales} scales with a {kernel_size}-px window need images of at least "
             f"{min_size} x {min_size} pixels, got {x.shape[1]} x {x.shape[2]}{hint}")
-    weights = jnp.asarray(MS_SSIM_WEIGHTS[:num_scales], jnp.float32)
-    weights = weights / jnp.sum(weights)
+    # The published weights as they are (they sum to 1.0001, as in msssim.m and piq); fewer scales take
+    # the first weights renormalised to sum to 1.
+    weights = np.asarray(MS_SSIM_WEIGHTS[:num_scales], np.float64)
+    if num_scales < len(MS_SSIM_WEIGHTS):
+        weights = weights / weights.sum()
+    weights = jnp.asarray(weights, jnp.float32)
     x = to_colour_space(x, colour, quantize=quantize)
     y = to_colour_space(y, colour, quantize=quantize)
     terms = []

@@ -17,6 +17,7 @@ import collections
 import io
 import os
 import pickle
+import re
 import struct
 import zipfile
 from typing import Any, BinaryIO
@@ -122,56 +123,133 @@ _TORCH_GLOBALS = {
 }
 
 
-def _numpy_globals() -> dict[tuple[str, str], Any]:
-    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(module, "_reconstruct")] = np.ndarray.__reduce__(np.zeros(1))[0]
-        allowed[(module, "scalar")] = _numpy_scalar
-    allowed[("collections", "OrderedDict")] = _ordered_dict
-    return allowed
+_SIMPLE_DTYPE = re.compile(r"^[<>|=]?(b1|[iu][1248]|f[248]|c(8|16))$")
+
+
+class _DtypeSpec:
+    """Stands in for ``numpy.dtype`` in a pickle: only plain numeric dtypes, built by the reader itself
+    (the pickled state of a dtype is checked, never applied to a real dtype object)."""
+
+    def __init__(self, code, align=False, copy=False):
+        del align, copy
+        if not isinstance(code, str) or not _SIMPLE_DTYPE.match(code):
+            raise UnsafePickleError(f"refusing dtype {code!r}: only plain numeric dtypes are read")
+        self.code, self.byteorder = code, "="
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) < 5:
+            raise UnsafePickleError(f"unexpected dtype state {state!r}")
+        byteorder, subarray, names, fields = state[1:5]
+        if subarray is not None or names is not None or fields is not None or byteorder not in ("<", ">", "|", "="):
+            raise UnsafePickleError("refusing a structured or sub-array dtype")
+        self.byteorder = byteorder
+
+    def to_dtype(self) -> np.dtype:
+        dtype = np.dtype(self.code)
+        return dtype.newbyteorder(self.byteorder) if self.byteorder in "<>" else dtype
+
+
+class _ArraySpec:
+    """Stands in for an ndarray being unpickled; the reader builds the array from raw bytes."""
+
+    array: np.ndarray | None = None
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise UnsafePickleError("unexpected ndarray state")
+        shape, dtype, fortran, raw = state[-4:]
+        self.array = _array_from_bytes(raw, dtype, shape, "F" if fortran else "C")
+
+
+def _array_from_bytes(raw, dtype, shape, order: str) -> np.ndarray:
+    if not isinstance(dtype, _DtypeSpec):
+        raise UnsafePickleError(f"refusing array of dtype {dtype!r}")
+    if not isinstance(raw, (bytes, bytearray)):
+        raise UnsafePickleError("refusing array data that is not raw bytes (object arrays are not read)")
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise UnsafePickleError(f"bad array shape {shape!r}")
+    flat = np.frombuffer(bytes(raw), dtype=dtype.to_dtype())
+    if flat.size != int(np.prod(shape, dtype=np.int64)):
+        raise UnsafePickleError(f"array data of {flat.size} elements does not fit shape {shape}")
+    return flat.reshape(shape, order=order).copy()
+
+
+def _reconstruct(cls, shape, typecode):
+    del cls, shape, typecode
+    return _ArraySpec()
+
+
+def _frombuffer(raw, dtype, shape, order):
+    return _array_from_bytes(raw, dtype, tuple(shape), order)
 
 
 def _numpy_scalar(dtype, data=None):
-    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+    if not isinstance(dtype, _DtypeSpec) or not isinstance(data, (bytes, bytearray)):
         raise UnsafePickleError(f"refusing numpy scalar of dtype {dtype!r}")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
+    return np.frombuffer(bytes(data), dtype=dtype.to_dtype(), count=1)[0]
+
+
+def _latin1_bytes(text, encoding="latin1"):
+    # Protocol-2 pickles spell bytes as _codecs.encode(text, "latin1").
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("refusing _codecs.encode other than latin1 of a string")
+    return text.encode("latin1")
+
+
+class _NdarrayMarker:
+    """The class argument of ``_reconstruct``; never instantiated."""
+
+
+_NUMPY_GLOBALS: dict[tuple[str, str], Any] = {("numpy", "ndarray"): _NdarrayMarker, ("numpy", "dtype"): _DtypeSpec,
+                                             ("collections", "OrderedDict"): _ordered_dict,
+                                             ("_codecs", "encode"): _latin1_bytes}
+for _core in ("numpy.core", "numpy._core"):
+    _NUMPY_GLOBALS[(_core + ".multiarray", "_reconstruct")] = _reconstruct
+    _NUMPY_GLOBALS[(_core + ".multiarray", "scalar")] = _numpy_scalar
+    _NUMPY_GLOBALS[(_core + ".numeric", "_frombuffer")] = _frombuffer
 
 
 class _NumpyUnpickler(pickle.Unpickler):
-    def __init__(self, file: BinaryIO):
-        super().__init__(file)
-        self._allowed = _numpy_globals()
-
     def find_class(self, module: str, name: str):
         try:
-            return self._allowed[(module, name)]
+            return _NUMPY_GLOBALS[(module, name)]
         except KeyError:
             raise UnsafePickleError(
                 f"pickle asks for {module}.{name}, which the restricted reader does not allow "
                 "(only numpy arrays are rebuilt)") from None
 
 
-def read_numpy_pickle(path: str | os.PathLike) -> Any:
-    """Reads a pickle that holds only (nested containers of) numpy arrays.
-
-    Object arrays are refused, so no arbitrary object can be built from the file.
-    """
-    with open(path, "rb") as f:
-        obj = _NumpyUnpickler(f).load()
-    _reject_object_arrays(obj, str(path))
+def _finish_arrays(obj: Any, active: set[int]) -> Any:
+    if isinstance(obj, _ArraySpec):
+        if obj.array is None:
+            raise UnsafePickleError("an array was declared but never filled")
+        return obj.array
+    if isinstance(obj, (dict, list, tuple)):
+        if id(obj) in active:
+            raise UnsafePickleError("self-referencing containers are not read")
+        active.add(id(obj))
+        if isinstance(obj, dict):
+            out = {key: _finish_arrays(value, active) for key, value in obj.items()}
+        else:
+            out = type(obj)(_finish_arrays(value, active) for value in obj)
+        active.discard(id(obj))
+        return out
+    if isinstance(obj, np.ndarray):  # built by _frombuffer from a checked dtype
+        return obj
+    if obj is not None and not isinstance(obj, (str, bytes, int, float, bool, complex, np.generic)):
+        raise UnsafePickleError(f"unexpected object of type {type(obj).__name__}")
     return obj
 
 
-def _reject_object_arrays(obj: Any, where: str) -> None:
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise UnsafePickleError(f"{where}: object arrays are not allowed")
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            _reject_object_arrays(value, where)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            _reject_object_arrays(value, where)
+def read_numpy_pickle(path: str | os.PathLike) -> Any:
+    """Reads a pickle that holds only (nested containers of) plain numeric numpy arrays.
+
+    numpy's own unpickling code never runs: dtypes and arrays are rebuilt by this reader from the raw
+    bytes, after checking that the dtype is a plain number type, so no object, structured or forged
+    array can come out of the file.
+    """
+    with open(path, "rb") as f:
+        return _finish_arrays(_NumpyUnpickler(f).load(), set())
 
 
 class _TorchUnpickler(pickle.Unpickler):

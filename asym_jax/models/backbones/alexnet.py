@@ -47,8 +47,13 @@ class AlexNet(nn.Module):
         for name, (channels, kernel, stride, pad, pool_before) in ALEXNET_LAYERS.items():
             if pool_before:
                 h = nn.max_pool(h, (3, 3), strides=(2, 2))
+            # PyTorch's default Conv2d initialisation (torchvision keeps it for AlexNet): weights and
+            # biases uniform in +-1/sqrt(fan_in).
+            bound = (h.shape[-1] * kernel * kernel) ** -0.5
             h = nn.Conv(channels, (kernel, kernel), strides=(stride, stride), padding=((pad, pad), (pad, pad)),
                         kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+                        bias_init=lambda key, shape, dtype=jnp.float32, b=bound: jax.random.uniform(
+                            key, shape, dtype, -b, b),
                         dtype=self.dtype, precision=self.precision, name=name)(h)
             index = name[-1]
             if "conv" + index in wanted:

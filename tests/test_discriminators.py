@@ -1,0 +1,108 @@
+"""Discriminators against the BasicSR 1.4.2 architectures, in PyTorch's training and evaluation modes."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from asym_jax.models.discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
+from asym_jax.models.layers import upsample_bilinear2x
+from asym_jax.weights.convert import torch_to_flax
+from helpers import basicsr_arch, to_torch, torch_state
+
+
+def _target(module, x):
+    return jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), x))
+
+
+def _max_stat_diff(ours, theirs):
+    return max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+               for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)))
+
+
+@pytest.mark.parametrize("size", [(32, 24), (16, 40)])
+def test_unet_sn_matches_basicsr_in_both_modes(torch, size):
+    arch = basicsr_arch("discriminator_arch")
+    torch.manual_seed(0)
+    reference = arch.UNetDiscriminatorSN(3, num_feat=8)
+    x = np.random.default_rng(0).uniform(size=(2, *size, 3)).astype(np.float32)
+    reference.train()
+    with torch.no_grad():  # a few training calls so that u and v are not fresh
+        for _ in range(3):
+            reference(to_torch(torch, x))
+    module = UNetDiscriminatorSN(num_feat=8)
+    variables = torch_to_flax(torch_state(reference), _target(module, x))
+
+    reference.eval()
+    with torch.no_grad():
+        expected = reference(to_torch(torch, x)).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(module.apply(variables, x, train=False), expected, atol=1e-5)
+
+    reference.train()  # one more power iteration, then the normalised weights
+    with torch.no_grad():
+        expected = reference(to_torch(torch, x)).permute(0, 2, 3, 1).numpy()
+    out, updated = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    after = torch_to_flax(torch_state(reference), _target(module, x))
+    assert _max_stat_diff(updated["batch_stats"], after["batch_stats"]) < 1e-5
+
+
+@pytest.mark.parametrize("input_size", [128, 256])
+def test_vgg_style_matches_basicsr_in_both_modes(torch, input_size):
+    arch = basicsr_arch("discriminator_arch")
+    torch.manual_seed(0)
+    reference = arch.VGGStyleDiscriminator(3, 8, input_size=input_size)
+    x = np.random.default_rng(0).uniform(size=(3, input_size, input_size, 3)).astype(np.float32)
+    reference.train()
+    with torch.no_grad():  # move the running statistics away from their initial values
+        reference(to_torch(torch, x) * 0.5)
+    module = VGGStyleDiscriminator(num_feat=8, input_size=input_size)
+    variables = torch_to_flax(torch_state(reference), _target(module, x))
+
+    reference.eval()
+    with torch.no_grad():
+        expected = reference(to_torch(torch, x)).numpy()
+    np.testing.assert_allclose(module.apply(variables, x), expected, atol=1e-5)
+
+    reference.train()
+    with torch.no_grad():
+        expected = reference(to_torch(torch, x)).numpy()
+    out, updated = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    after = torch_to_flax(torch_state(reference), _target(module, x))
+    assert _max_stat_diff(updated["batch_stats"], after["batch_stats"]) < 1e-5
+    with pytest.raises(ValueError, match=f"expects {input_size} x {input_size}"):
+        module.apply(variables, x[:, :64, :64])
+
+
+def test_bilinear_upsampling_matches_torch(torch):
+    x = np.random.default_rng(3).normal(size=(2, 5, 7, 3)).astype(np.float32)
+    expected = torch.nn.functional.interpolate(to_torch(torch, x), scale_factor=2, mode="bilinear",
+                                               align_corners=False).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(upsample_bilinear2x(jnp.asarray(x)), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["unet", "vgg"])
+def test_gradients_flow_and_bf16_is_close(name):
+    if name == "unet":
+        module32, module16 = UNetDiscriminatorSN(num_feat=8), UNetDiscriminatorSN(num_feat=8, dtype=jnp.bfloat16)
+        x = jax.random.uniform(jax.random.PRNGKey(0), (2, 32, 32, 3))
+    else:
+        module32 = VGGStyleDiscriminator(num_feat=8)
+        module16 = VGGStyleDiscriminator(num_feat=8, dtype=jnp.bfloat16)
+        x = jax.random.uniform(jax.random.PRNGKey(0), (2, 128, 128, 3))
+    variables = module32.init(jax.random.PRNGKey(1), x)
+
+    def loss(params, image):
+        out, _ = module32.apply({**variables, "params": params}, image, train=True, mutable=["batch_stats"])
+        return jnp.mean(out ** 2)
+
+    grads, image_grad = jax.jit(jax.grad(loss, argnums=(0, 1)))(variables["params"], x)
+    norms = [float(jnp.linalg.norm(g)) for g in jax.tree.leaves(grads)]
+    assert all(np.isfinite(norms)) and all(n > 0 for n in norms)
+    assert np.all(np.isfinite(image_grad)) and float(jnp.abs(image_grad).max()) > 0
+    a = jax.jit(module32.apply)(variables, x)
+    b = jax.jit(module16.apply)(variables, x)
+    assert np.abs(np.asarray(b, np.float32) - np.asarray(a)).max() <= 0.05 * np.abs(np.asarray(a)).max() + 1e-3
