@@ -106,3 +106,54 @@ def test_gradients_flow_and_bf16_is_close(name):
     a = jax.jit(module32.apply)(variables, x)
     b = jax.jit(module16.apply)(variables, x)
     assert np.abs(np.asarray(b, np.float32) - np.asarray(a)).max() <= 0.05 * np.abs(np.asarray(a)).max() + 1e-3
+
+
+def _pix2pix_reference(torch, input_nc, ndf, n_layers, norm):
+    """pix2pix's NLayerDiscriminator layer sequence (written out here: the reference is not packaged)."""
+    nn = torch.nn
+    norm_layer = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d, "none": lambda c: nn.Identity()}[norm]
+    use_bias = norm == "instance"
+    layers = [nn.Conv2d(input_nc, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+    mult = 1
+    for n in range(1, n_layers):
+        prev, mult = mult, min(2 ** n, 8)
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 2, 1, bias=use_bias), norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
+    prev, mult = mult, min(2 ** n_layers, 8)
+    layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, 1, 1, bias=use_bias), norm_layer(ndf * mult), nn.LeakyReLU(0.2, True)]
+    layers += [nn.Conv2d(ndf * mult, 1, 4, 1, 1)]
+    model = nn.Module()
+    model.model = nn.Sequential(*layers)
+    model.forward = lambda x: model.model(x)
+    return model
+
+
+@pytest.mark.parametrize("norm,n_layers", [("batch", 3), ("instance", 3), ("none", 2)])
+def test_patchgan_matches_pix2pix(torch, norm, n_layers):
+    from asym_jax.models.discriminators import PatchGAN
+    torch.manual_seed(0)
+    reference = _pix2pix_reference(torch, 3, 8, n_layers, norm)
+    x = np.random.default_rng(0).uniform(size=(2, 70, 76, 3)).astype(np.float32)
+    reference.train()
+    with torch.no_grad():
+        reference(to_torch(torch, x) * 0.5)
+    module = PatchGAN(ndf=8, n_layers=n_layers, norm=norm)
+    variables = torch_to_flax(torch_state(reference), _target(module, x))
+    for mode in ("eval", "train"):
+        getattr(reference, mode)()
+        with torch.no_grad():
+            expected = reference(to_torch(torch, x)).permute(0, 2, 3, 1).numpy()
+        out, _ = module.apply(variables, x, train=mode == "train", mutable=["batch_stats"])
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_patchgan_receptive_field_is_70():
+    from asym_jax.models.discriminators import PatchGAN, patchgan_receptive_field
+    assert patchgan_receptive_field(3) == 70
+    module = PatchGAN(ndf=4, norm="none")
+    x = jnp.zeros((1, 128, 128, 3))
+    variables = module.init(jax.random.PRNGKey(0), x)
+    out = module.apply(variables, x)
+    i, j = out.shape[1] // 2, out.shape[2] // 2
+    grad = jax.grad(lambda a: module.apply(variables, a)[0, i, j, 0])(x + 0.5)
+    rows = np.nonzero(np.abs(np.asarray(grad)).sum(axis=(0, 2, 3)))[0]
+    assert rows.max() - rows.min() + 1 == 70

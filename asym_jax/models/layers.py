@@ -8,7 +8,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["BatchNorm", "SpectralConv", "upsample_bilinear2x"]
+__all__ = ["BatchNorm", "SpectralConv", "instance_norm", "upsample_bilinear2x"]
+
+
+def instance_norm(x: jax.Array, epsilon: float = 1e-5) -> jax.Array:
+    """PyTorch's ``InstanceNorm2d`` without affine parameters or running statistics (its default)."""
+    x32 = x.astype(jnp.float32)
+    mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
+    var = jnp.mean(jnp.square(x32 - mean), axis=(1, 2), keepdims=True)
+    return ((x32 - mean) * jax.lax.rsqrt(var + epsilon)).astype(x.dtype)
 
 
 class BatchNorm(nn.Module):
