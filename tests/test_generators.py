@@ -117,3 +117,15 @@ def test_gradients_flow_and_bf16_is_close(name):
     a = jax.jit(module32.apply)(variables, x)
     b = jax.jit(module16.apply)(variables, x)
     assert np.abs(np.asarray(b, np.float32) - np.asarray(a)).max() <= 0.05 * np.abs(np.asarray(a)).max() + 1e-2
+
+
+def test_stochastic_depth_in_training_mode():
+    options = dict(embed_dim=24, depths=(2, 2), num_heads=(3, 3), window_size=4, upsampler="pixelshuffle", upscale=2,
+                   drop_path_rate=0.5)
+    module = SwinIR(**options)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (4, 8, 8, 3))
+    variables = module.init(jax.random.PRNGKey(1), x)
+    evaluation = module.apply(variables, x)
+    train_a = module.apply(variables, x, deterministic=False, rngs={"dropout": jax.random.PRNGKey(2)})
+    train_b = module.apply(variables, x, deterministic=False, rngs={"dropout": jax.random.PRNGKey(3)})
+    assert np.all(np.isfinite(train_a)) and not np.allclose(train_a, evaluation) and not np.allclose(train_a, train_b)

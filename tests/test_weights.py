@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import hashlib
 import importlib.util
 import os
@@ -163,3 +164,58 @@ def test_shipped_files_are_reproduced_from_the_reference_wheels(tmp_path):
     digests = build_shipped_weights.build(wheels["lpips"], wheels["DISTS_pytorch"], tmp_path / "out")
     assert digests == {"lpips_heads.npz": ASSETS["lpips_heads"].sha256,
                        "dists_alpha_beta.npz": ASSETS["dists_alpha_beta"].sha256}
+
+
+def test_from_pytorch_reads_basicsr_files_and_reports_errors(torch, tmp_path):
+    from asym_jax.errors import InputError
+    from asym_jax.weights import ConversionError, from_pytorch
+    from helpers import basicsr_arch
+    arch = basicsr_arch("rrdbnet_arch")
+    torch.manual_seed(0)
+    reference = arch.RRDBNet(3, 3, scale=2, num_feat=8, num_block=1, num_grow_ch=4).eval()
+    state = {"module." + k: v for k, v in reference.state_dict().items()}  # DataParallel prefix
+    torch.save({"params_ema": state, "params": {}, "iter": 10}, tmp_path / "net_g.pth")
+    module, variables = from_pytorch("rrdbnet", tmp_path / "net_g.pth", scale=2, num_feat=8, num_block=1, num_grow_ch=4)
+    x = np.random.default_rng(0).uniform(size=(1, 8, 10, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(module.apply(variables, x), expected, atol=1e-5)
+    with pytest.raises(ConversionError, match="shape mismatches"):
+        from_pytorch("rrdbnet", tmp_path / "net_g.pth", scale=2, num_feat=16, num_block=1, num_grow_ch=4)
+    with pytest.raises(InputError, match="unknown architecture 'rrdb'"):
+        from_pytorch("rrdb", tmp_path / "net_g.pth")
+    with pytest.raises(InputError, match="unexpected keyword argument 'num_blocks'"):
+        from_pytorch("rrdbnet", tmp_path / "net_g.pth", num_blocks=1)
+    with pytest.raises(InputError, match="no 'params_x'"):
+        from_pytorch("rrdbnet", tmp_path / "net_g.pth", param_key="params_x")
+
+
+def test_convert_cli_writes_an_orbax_checkpoint_that_loads_back(torch, tmp_path):
+    import subprocess
+    import torchvision
+    from asym_jax.weights import backbone_variables, load_converted
+    torch.manual_seed(0)
+    model = torchvision.models.vgg16(weights=None)
+    torch.save(model.state_dict(), tmp_path / "vgg16.pth")  # the full model, classifier included
+    dst = tmp_path / "converted"
+    result = subprocess.run([sys.executable, "-m", "asym_jax.weights", "convert", "--arch", "vgg16",
+                             "--src", str(tmp_path / "vgg16.pth"), "--dst", str(dst)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    module, variables = load_converted(dst)
+    assert json.loads((dst / "metadata.json").read_text())["arch"] == "vgg16"
+    expected = np.transpose(model.features[28].weight.detach().numpy(), (2, 3, 1, 0))
+    np.testing.assert_array_equal(variables["params"]["conv5_3"]["kernel"], expected)
+    # The converted folder and the raw file both serve as backbone weights.
+    for source in (dst, tmp_path / "vgg16.pth"):
+        np.testing.assert_array_equal(backbone_variables("vgg16", str(source))["params"]["conv5_3"]["kernel"], expected)
+    again = subprocess.run([sys.executable, "-m", "asym_jax.weights", "convert", "--arch", "vgg16",
+                            "--src", str(tmp_path / "vgg16.pth"), "--dst", str(dst)], capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 2 and "not empty" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_missing_pretrained_backbone_names_the_file_and_the_command():
+    from asym_jax.weights import backbone_variables
+    with pytest.raises(AssetError, match=r"resnet50.*python -m asym_jax.weights convert --arch resnet50"):
+        backbone_variables("resnet50", "imagenet")

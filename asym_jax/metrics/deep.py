@@ -32,7 +32,7 @@ from asym_jax.metrics.common import check_pair
 from asym_jax.ops import safe_sqrt
 from asym_jax.models import backbones
 from asym_jax.weights.assets import resolve
-from asym_jax.weights.backbones import backbone_params
+from asym_jax.weights.backbones import backbone_variables
 from asym_jax.weights.npz import load_npz
 
 __all__ = ["dists", "dists_params", "dists_style", "dists_style_params", "lpips", "lpips_params"]
@@ -64,11 +64,12 @@ def _lpips_module(net: str, version: str, dtype: Any):
 
 
 def lpips_params(net: str = "vgg", version: str = "0.1", *, weights: str = "imagenet", seed: int = 0) -> Params:
-    """LPIPS parameters: the trunk (``weights`` as in ``backbone_params``) and the shipped linear heads."""
+    """LPIPS parameters: the trunk variables (``weights`` as in ``backbone_variables``) and the shipped
+    linear heads."""
     spec, _ = _lpips_module(net, version, jnp.float32)
     heads = load_npz(resolve("lpips_heads"))
     return {
-        "trunk": backbone_params(spec.name, weights, seed=seed),
+        "trunk": backbone_variables(spec.name, weights, seed=seed),
         "heads": {tap: jnp.asarray(heads[f"v{version}_{net}_{k}"]) for k, tap in enumerate(spec.default_taps)},
     }
 
@@ -90,7 +91,7 @@ def lpips(x: jax.Array, y: jax.Array, *, params: Params, net: str = "vgg", versi
     """
     spec, module = _lpips_module(net, version, dtype)
     x, y = check_pair(f"lpips_{net}", x, y, min_size=spec.min_size)
-    feats = module.apply({"params": params["trunk"]}, jnp.concatenate([x, y], axis=0))
+    feats = module.apply(params["trunk"], jnp.concatenate([x, y], axis=0))
     n = x.shape[0]
     total = jnp.zeros((n,), jnp.float32)
     for tap in spec.default_taps:
@@ -137,7 +138,7 @@ def dists_style_params(backbone: str = "vgg16", *, weights: str = "imagenet", al
     Args:
       backbone: a registered backbone; VGG trunks use L2 pooling, as DISTS does.
       weights: ``"imagenet"``, ``"random"`` (seeded; VGG-16-R is ``vgg16`` + ``"random"``) or a
-        torchvision checkpoint path (see :func:`asym_jax.weights.backbone_params`).
+        checkpoint file or converted folder (see :func:`asym_jax.weights.backbone_variables`).
       alpha_beta: ``"uniform"`` (equal weights), ``"dists"`` (the official VGG-16 values) or an npz
         file with ``alpha`` and ``beta`` vectors (one value per channel, image channels first).
       seed: seed of ``weights="random"``.
@@ -146,7 +147,7 @@ def dists_style_params(backbone: str = "vgg16", *, weights: str = "imagenet", al
     if alpha_beta == "dists" and backbone != "vgg16":
         raise InputError("alpha_beta='dists' holds the official VGG-16 values; use 'uniform' or a file")
     alpha, beta = _load_alpha_beta(alpha_beta, channels)
-    return {"trunk": backbone_params(backbone, weights, seed=seed), "alpha": jnp.asarray(alpha),
+    return {"trunk": backbone_variables(backbone, weights, seed=seed), "alpha": jnp.asarray(alpha),
             "beta": jnp.asarray(beta)}
 
 
@@ -162,7 +163,7 @@ def dists_style(x: jax.Array, y: jax.Array, *, params: Params, backbone: str = "
     spec, module = _dists_module(backbone, dtype)
     x, y = check_pair(f"dists_style[{backbone}]", x, y, min_size=1 if backbone.startswith("vgg") else spec.min_size)
     n = x.shape[0]
-    feats = module.apply({"params": params["trunk"]}, jnp.concatenate([x, y], axis=0))
+    feats = module.apply(params["trunk"], jnp.concatenate([x, y], axis=0))
     stages = [jnp.concatenate([x, y], axis=0)] + [feats[t].astype(jnp.float32) for t in spec.default_taps]
     total_weight = jnp.sum(params["alpha"]) + jnp.sum(params["beta"])
     alpha = params["alpha"].astype(jnp.float32) / total_weight

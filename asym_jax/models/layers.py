@@ -8,7 +8,17 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["BatchNorm", "SpectralConv", "instance_norm", "upsample_bilinear2x"]
+__all__ = ["BatchNorm", "SpectralConv", "drop_path", "instance_norm", "upsample_bilinear2x"]
+
+
+def drop_path(module: nn.Module, x: jax.Array, rate: float, deterministic: bool) -> jax.Array:
+    """Stochastic depth: drops ``x`` for whole samples with probability ``rate`` (scaling the kept ones),
+    drawing from ``module``'s ``"dropout"`` RNG; the identity when ``deterministic`` or ``rate == 0``."""
+    if deterministic or rate == 0.0:
+        return x
+    keep = 1.0 - rate
+    mask = jax.random.bernoulli(module.make_rng("dropout"), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.where(mask, x / keep, 0.0).astype(x.dtype)
 
 
 def instance_norm(x: jax.Array, epsilon: float = 1e-5) -> jax.Array:

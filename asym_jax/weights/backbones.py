@@ -1,26 +1,38 @@
-"""Parameters of the feature backbones: ImageNet (offline assets), seeded random, or torchvision files."""
+"""Variables of the feature backbones: ImageNet (offline assets), seeded random, or converted files."""
 
 from __future__ import annotations
 
 import os
+import pathlib
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from asym_jax.errors import InputError
 from asym_jax.models import backbones
 from asym_jax.models.backbones.vgg import VGG_BLOCKS, vgg_layer_names
 from asym_jax.weights.assets import AssetError, resolve
-from asym_jax.weights.readers import read_numpy_pickle, read_torch_checkpoint
+from asym_jax.weights.readers import read_numpy_pickle
 
-__all__ = ["backbone_params", "from_torchvision_alexnet", "from_torchvision_vgg"]
+__all__ = ["backbone_variables", "from_torchvision_alexnet", "from_torchvision_vgg", "with_backbone"]
 
-Params = dict[str, Any]
+Variables = dict[str, Any]
 
 # torchvision ``features`` indices of the convolutions.
 _ALEXNET_TORCH_INDEX = {"conv1": 0, "conv2": 3, "conv3": 6, "conv4": 8, "conv5": 10}
 _IMAGENET_ASSETS = {"vgg16": ("vgg16_imagenet", "VGG16_0"), "alexnet": ("alexnet_imagenet", "AlexNet_0")}
+# Checkpoints to convert for the backbones without offline ImageNet weights.
+_WHERE_TO_GET = {
+    "vgg19": "torchvision's vgg19-dcbb9e9d.pth",
+    "resnet50": "torchvision's resnet50-11ad3fa6.pth or timm's resnet50 (pytorch_model.bin)",
+    "convnext_t": "timm's convnext_tiny (pytorch_model.bin)",
+    "swin_t": "timm's swin_tiny_patch4_window7_224 (pytorch_model.bin)",
+    "dinov2_s14": "facebook/dinov2-small pytorch_model.bin",
+    "dinov2_b14": "facebook/dinov2-base pytorch_model.bin",
+    "clip_b32": "openai/clip-vit-base-patch32 pytorch_model.bin",
+}
 
 
 def _vgg_torch_indices(depth: int) -> dict[str, int]:
@@ -39,80 +51,101 @@ def _conv_from_torch(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.
             "bias": np.asarray(bias, np.float32)}
 
 
-def _strip(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _features(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     # Accept ``vgg16().state_dict()`` as well as ``vgg16().features.state_dict()``.
-    return {k if k.startswith("features.") else "features." + k: v for k, v in state.items()}
+    return {k if k.startswith("features.") else "features." + k: v for k, v in state.items()
+            if not k.startswith("classifier.")}
 
 
-def from_torchvision_vgg(state: dict[str, np.ndarray], depth: int) -> Params:
-    """Converts a torchvision ``vgg16``/``vgg19`` state dict (numpy arrays) to :class:`VGG` params."""
-    state = _strip(state)
-    indices = _vgg_torch_indices(depth)
+def _from_indices(state, indices: dict[str, int], what: str) -> dict:
+    state = _features(state)
     missing = [f"features.{i}.weight" for i in indices.values() if f"features.{i}.weight" not in state]
     if missing:
-        raise KeyError(f"VGG-{depth} state dict lacks {missing}")
+        raise InputError(f"{what} state dict lacks {missing}")
+    expected = {f"features.{i}.{p}" for i in indices.values() for p in ("weight", "bias")}
+    unknown = sorted(set(state) - expected)
+    if unknown:
+        raise InputError(f"{what} state dict has unknown keys {unknown[:10]}")
     return {name: _conv_from_torch(state, f"features.{i}") for name, i in indices.items()}
 
 
-def from_torchvision_alexnet(state: dict[str, np.ndarray]) -> Params:
+def from_torchvision_vgg(state: dict[str, np.ndarray], depth: int) -> dict:
+    """Converts a torchvision ``vgg16``/``vgg19`` state dict (numpy arrays) to :class:`VGG` params."""
+    return _from_indices(state, _vgg_torch_indices(depth), f"VGG-{depth}")
+
+
+def from_torchvision_alexnet(state: dict[str, np.ndarray]) -> dict:
     """Converts a torchvision ``alexnet`` state dict (numpy arrays) to :class:`AlexNet` params."""
-    state = _strip(state)
-    missing = [f"features.{i}.weight" for i in _ALEXNET_TORCH_INDEX.values() if f"features.{i}.weight" not in state]
-    if missing:
-        raise KeyError(f"AlexNet state dict lacks {missing}")
-    return {name: _conv_from_torch(state, f"features.{i}") for name, i in _ALEXNET_TORCH_INDEX.items()}
+    return _from_indices(state, _ALEXNET_TORCH_INDEX, "AlexNet")
 
 
-def _imagenet_params(name: str) -> Params:
+def _imagenet(name: str) -> Variables:
     if name not in _IMAGENET_ASSETS:
         raise AssetError(
-            f"no offline ImageNet weights for backbone {name!r}: pass weights=<path to the torchvision "
-            f"state_dict file> (for example vgg19-dcbb9e9d.pth from torchvision's model zoo), or "
-            f"weights='random'")
+            f"no offline ImageNet weights for backbone {name!r}: convert {_WHERE_TO_GET.get(name, 'its checkpoint')} "
+            f"with: python -m asym_jax.weights convert --arch {name} --src FILE --dst DIR, then pass "
+            f"weights=DIR (or weights=FILE directly), or use weights='random'")
     asset, root = _IMAGENET_ASSETS[name]
     tree = read_numpy_pickle(resolve(asset))[root]
     convs = vgg_layer_names(16) if name == "vgg16" else list(_ALEXNET_TORCH_INDEX)
-    return {layer: {"kernel": np.asarray(tree[f"Conv_{k}"]["kernel"], np.float32),
-                    "bias": np.asarray(tree[f"Conv_{k}"]["bias"], np.float32)}
-            for k, layer in enumerate(convs)}
+    return {"params": {layer: {"kernel": np.asarray(tree[f"Conv_{k}"]["kernel"], np.float32),
+                               "bias": np.asarray(tree[f"Conv_{k}"]["bias"], np.float32)}
+                       for k, layer in enumerate(convs)}}
 
 
-def _random_params(name: str, seed: int) -> Params:
-    spec = backbones.get(name)
-    module = spec.build(taps=spec.default_taps[-1:])
-    variables = module.init(jax.random.PRNGKey(seed), jnp.zeros((1, 64, 64, 3), jnp.float32))
-    return jax.tree.map(np.asarray, dict(variables["params"]))
+def _random(name: str, seed: int) -> Variables:
+    from asym_jax.weights.pytorch import ARCHS
+    arch = ARCHS[name]
+    module = arch.build()
+    return jax.tree.map(np.asarray, dict(module.init(jax.random.PRNGKey(seed), arch.example({}))))
 
 
-def _file_params(name: str, path: str) -> Params:
-    state = read_torch_checkpoint(path)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if name.startswith("vgg"):
-        return from_torchvision_vgg(state, int(name[3:]))
-    if name == "alexnet":
-        return from_torchvision_alexnet(state)
-    raise ValueError(f"no torchvision converter for backbone {name!r}")
+def _from_path(name: str, path: pathlib.Path) -> Variables:
+    from asym_jax.weights.pytorch import from_pytorch, load_converted, read_metadata
+    if path.is_dir():
+        arch = read_metadata(path)["arch"]
+        if arch != name:
+            raise InputError(f"{path} holds a converted {arch!r} checkpoint, not {name!r}")
+        return dict(load_converted(path)[1])
+    return dict(from_pytorch(name, path)[1])
 
 
-def backbone_params(name: str, weights: str = "imagenet", *, seed: int = 0) -> Params:
-    """Parameters for backbone ``name``.
+def backbone_variables(name: str, weights: str = "imagenet", *, seed: int = 0) -> Variables:
+    """Variables (``params``, and ``batch_stats`` where the backbone has batch norms) of backbone ``name``.
 
     Args:
-      name: a registry name of :mod:`asym_jax.models.backbones` (``vgg16``, ``vgg19``, ``alexnet``).
-      weights: ``"imagenet"`` (offline assets: VGG-16 and AlexNet), ``"random"`` (the backbone's
-        initialiser: torchvision's scheme, from ``seed``; "VGG-16-R" is ``vgg16`` with ``"random"``),
-        or the path of a torchvision state-dict file.
+      name: a registry name of :mod:`asym_jax.models.backbones`.
+      weights: ``"imagenet"`` (offline for VGG-16 and AlexNet), ``"random"`` (the backbone's own
+        initialiser from ``seed``; "VGG-16-R" is ``vgg16`` with ``"random"``), a PyTorch checkpoint
+        file (torchvision / timm / HF layouts), or a folder made by ``python -m asym_jax.weights convert``.
       seed: PRNG seed of ``"random"``.
     """
     backbones.get(name)  # validates the name
     if weights == "imagenet":
-        params = _imagenet_params(name)
+        variables = _imagenet(name)
     elif weights == "random":
-        params = _random_params(name, seed)
-    elif os.path.isfile(str(weights)):
-        params = _file_params(name, str(weights))
+        variables = _random(name, seed)
+    elif os.path.exists(str(weights)):
+        variables = _from_path(name, pathlib.Path(weights))
     else:
-        raise ValueError(
-            f"weights must be 'imagenet', 'random' or an existing torchvision checkpoint file, got {weights!r}")
-    return jax.tree.map(jnp.asarray, params)
+        raise InputError(f"weights must be 'imagenet', 'random', a checkpoint file or a converted folder; "
+                         f"{weights!r} does not exist")
+    return jax.tree.map(jnp.asarray, variables)
+
+
+def with_backbone(variables: Variables, backbone: str, weights: str = "imagenet", *, seed: int = 0,
+                  scope: str = "backbone") -> Variables:
+    """``variables`` of a model whose ``scope`` sub-module is backbone ``backbone``, with that trunk
+    replaced by ``backbone_variables(backbone, weights)`` (e.g. a pretrained discriminator or IQA trunk).
+    The structure and shapes must match exactly; the rest of the model keeps its initialisation."""
+    trunk = backbone_variables(backbone, weights, seed=seed)
+    out = {collection: dict(tree) for collection, tree in variables.items()}
+    for collection in set(trunk) | {c for c, tree in variables.items() if scope in tree}:
+        current = out.get(collection, {}).get(scope)
+        want = jax.tree.map(np.shape, current) if current is not None else None
+        got = jax.tree.map(np.shape, trunk[collection]) if collection in trunk else None
+        if want != got:
+            raise InputError(f"the {backbone} trunk does not fit {collection}/{scope} of this model "
+                             "(a different backbone?)")
+        out[collection][scope] = trunk[collection]
+    return out

@@ -36,7 +36,8 @@ class AlexNet(nn.Module):
     precision: Any = None
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+    def __call__(self, x: jax.Array, train: bool = False) -> dict[str, jax.Array]:
+        del train  # no batch statistics or dropout in the feature trunk
         known = {p + str(i) for p in ("conv", "relu") for i in range(1, 6)}
         unknown = [t for t in self.taps if t not in known]
         if unknown or not self.taps:

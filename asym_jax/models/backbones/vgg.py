@@ -77,7 +77,8 @@ class VGG(nn.Module):
             raise ValueError(f"unknown VGG-{self.depth} taps {unknown}; known: {sorted(known)}")
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+    def __call__(self, x: jax.Array, train: bool = False) -> dict[str, jax.Array]:
+        del train  # no batch statistics or dropout in the feature trunk
         self._check()
         wanted = set(self.taps)
         out: dict[str, jax.Array] = {}

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from asym_jax.models.generators.rrdbnet import upsample_nearest
+from asym_jax.models.layers import drop_path
+from asym_jax.models.window_attention import WindowAttention, shift_mask, window_partition, window_reverse
 
 __all__ = ["SWINIR_PRESETS", "SwinIR", "pixel_shuffle"]
 
@@ -43,67 +45,6 @@ def pixel_shuffle(x: jax.Array, scale: int) -> jax.Array:
     return x.transpose(0, 1, 4, 2, 5, 3).reshape(n, h * scale, w * scale, out)
 
 
-def _relative_position_index(window: int) -> np.ndarray:
-    coords = np.stack(np.meshgrid(np.arange(window), np.arange(window), indexing="ij")).reshape(2, -1)
-    relative = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0) + (window - 1)
-    return relative[..., 0] * (2 * window - 1) + relative[..., 1]
-
-
-def _window_partition(x: jax.Array, window: int) -> jax.Array:
-    b, h, w, c = x.shape
-    x = x.reshape(b, h // window, window, w // window, window, c).transpose(0, 1, 3, 2, 4, 5)
-    return x.reshape(-1, window * window, c)
-
-
-def _window_reverse(windows: jax.Array, window: int, h: int, w: int) -> jax.Array:
-    c = windows.shape[-1]
-    x = windows.reshape(-1, h // window, w // window, window, window, c).transpose(0, 1, 3, 2, 4, 5)
-    return x.reshape(-1, h, w, c)
-
-
-def _shift_mask(h: int, w: int, window: int, shift: int) -> np.ndarray:
-    """(num_windows, window^2, window^2) additive mask: -100 between positions of different regions."""
-    regions = np.zeros((h, w), np.float32)
-    count = 0
-    for hs in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
-        for ws in (slice(0, -window), slice(-window, -shift), slice(-shift, None)):
-            regions[hs, ws] = count
-            count += 1
-    windows = regions.reshape(h // window, window, w // window, window).transpose(0, 2, 1, 3).reshape(-1, window * window)
-    diff = windows[:, None, :] - windows[:, :, None]
-    return np.where(diff != 0, -100.0, 0.0).astype(np.float32)
-
-
-class WindowAttention(nn.Module):
-    dim: int
-    window: int
-    num_heads: int
-    qkv_bias: bool = True
-    qk_scale: float | None = None
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, mask: jax.Array | None) -> jax.Array:
-        b, n, c = x.shape
-        head_dim = c // self.num_heads
-        scale = self.qk_scale or head_dim ** -0.5
-        table = self.param("relative_position_bias_table", _trunc_normal,
-                           ((2 * self.window - 1) ** 2, self.num_heads))
-        qkv = nn.Dense(3 * c, use_bias=self.qkv_bias, kernel_init=_trunc_normal, dtype=self.dtype, name="qkv")(x)
-        qkv = qkv.reshape(b, n, 3, self.num_heads, head_dim).transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0] * scale, qkv[1], qkv[2]
-        attn = jnp.einsum("bhqd,bhkd->bhqk", q, k)
-        bias = table[_relative_position_index(self.window).reshape(-1)].reshape(n, n, -1).transpose(2, 0, 1)
-        attn = attn + bias[None].astype(attn.dtype)
-        if mask is not None:
-            num_windows = mask.shape[0]
-            attn = attn.reshape(b // num_windows, num_windows, self.num_heads, n, n) + mask[None, :, None].astype(attn.dtype)
-            attn = attn.reshape(b, self.num_heads, n, n)
-        attn = jax.nn.softmax(attn.astype(jnp.float32), axis=-1).astype(self.dtype)
-        out = jnp.einsum("bhqk,bhkd->bqhd", attn, v).reshape(b, n, c)
-        return nn.Dense(c, kernel_init=_trunc_normal, dtype=self.dtype, name="proj")(out)
-
-
 class SwinTransformerBlock(nn.Module):
     dim: int
     num_heads: int
@@ -123,26 +64,20 @@ class SwinTransformerBlock(nn.Module):
         y = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="norm1")(x).reshape(b, h, w, c)
         if self.shift:
             y = jnp.roll(y, (-self.shift, -self.shift), axis=(1, 2))
-        mask = jnp.asarray(_shift_mask(h, w, self.window, self.shift)) if self.shift else None
+        mask = jnp.asarray(shift_mask(h, w, self.window, self.shift)) if self.shift else None
         windows = WindowAttention(self.dim, self.window, self.num_heads, self.qkv_bias, self.qk_scale, self.dtype,
-                                  name="attn")(_window_partition(y, self.window), mask)
-        y = _window_reverse(windows, self.window, h, w)
+                                  name="attn")(window_partition(y, self.window), mask)
+        y = window_reverse(windows, self.window, h, w)
         if self.shift:
             y = jnp.roll(y, (self.shift, self.shift), axis=(1, 2))
-        x = shortcut + self._drop_path(y.reshape(b, h * w, c), deterministic)
+        x = shortcut + drop_path(self, y.reshape(b, h * w, c), self.drop_path, deterministic)
         y = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="norm2")(x)
         hidden = int(c * self.mlp_ratio)
         y = nn.Dense(hidden, kernel_init=_trunc_normal, dtype=self.dtype, name="mlp_fc1")(y)
         y = nn.gelu(y, approximate=False)
         y = nn.Dense(c, kernel_init=_trunc_normal, dtype=self.dtype, name="mlp_fc2")(y)
-        return x + self._drop_path(y, deterministic)
+        return x + drop_path(self, y, self.drop_path, deterministic)
 
-    def _drop_path(self, x: jax.Array, deterministic: bool) -> jax.Array:
-        if deterministic or self.drop_path == 0.0:
-            return x
-        keep = 1.0 - self.drop_path
-        mask = jax.random.bernoulli(self.make_rng("dropout"), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
-        return jnp.where(mask, x / keep, 0.0).astype(x.dtype)
 
 
 def _conv(features: int, name: str, dtype: Any, kernel: int = 3) -> nn.Conv:
