@@ -204,3 +204,16 @@ def test_pretrained_trunk_drops_into_a_discriminator():
     with pytest.raises(InputError, match="unknown discriminator 'vgg17_patch'"):
         discriminators.get("vgg17_patch")
     assert {"patchgan", "unet_sn", "vgg_style", "resnet50_patch", "dinov2_b14_image"} <= set(discriminators.names())
+
+
+@pytest.mark.parametrize("name", ["patchgan", "resnet50_patch", "dinov2_s14_image"])
+def test_bf16_forward_close_to_float32(name):
+    from asym_jax.models import discriminators
+    options = {"ndf": 8} if name == "patchgan" else {"hidden": 16}
+    module32 = discriminators.get(name, **options)
+    module16 = discriminators.get(name, dtype=jnp.bfloat16, **options)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 70, 70, 3))
+    variables = module32.init(jax.random.PRNGKey(1), x)
+    a = np.asarray(jax.jit(module32.apply)(variables, x))
+    b = np.asarray(jax.jit(module16.apply)(variables, x), np.float32)
+    assert np.abs(b - a).max() <= 0.05 * np.abs(a).max() + 1e-3

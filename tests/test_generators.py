@@ -129,3 +129,15 @@ def test_stochastic_depth_in_training_mode():
     train_a = module.apply(variables, x, deterministic=False, rngs={"dropout": jax.random.PRNGKey(2)})
     train_b = module.apply(variables, x, deterministic=False, rngs={"dropout": jax.random.PRNGKey(3)})
     assert np.all(np.isfinite(train_a)) and not np.allclose(train_a, evaluation) and not np.allclose(train_a, train_b)
+
+
+def test_generator_registry():
+    from asym_jax.errors import InputError
+    from asym_jax.models import generators
+    module = generators.get("swinir_m", upscale=2, depths=(2,), num_heads=(6,))
+    assert module.embed_dim == 180 and module.upscale == 2 and module.window_size == 8
+    assert generators.get("rrdbnet", num_block=3).num_block == 3
+    with pytest.raises(InputError, match="unknown generator"):
+        generators.get("edsr")
+    with pytest.raises(InputError, match="num_blocks"):
+        generators.get("rrdbnet", num_blocks=3)
