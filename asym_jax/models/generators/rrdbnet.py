@@ -1,7 +1,8 @@
 """RRDBNet (ESRGAN / Real-ESRGAN generator), with BasicSR's argument and parameter names.
 
 x4 upsamples directly; x2 and x1 first pixel-unshuffle the input by 2 and 4 (BasicSR's extension), so
-every scale ends with the same two nearest-neighbour x2 upsamplings. Parameter names follow BasicSR
+every scale ends with the same two nearest-neighbour x2 upsamplings; sides that are not multiples of the
+unshuffle factor are reflect-padded and the output cropped, as Real-ESRGAN's inference does. Parameter names follow BasicSR
 (``conv_first``, ``body_0/rdb1/conv1``, ..., ``conv_last``), so PyTorch checkpoints convert by renaming.
 """
 
@@ -86,9 +87,16 @@ class RRDBNet(nn.Module):
             raise ValueError(f"RRDBNet scale must be 1, 2 or 4, got {self.scale}")
         if x.shape[-1] != self.num_in_ch:
             raise ValueError(f"RRDBNet expects {self.num_in_ch} input channels, got shape {x.shape}")
+        height, width = x.shape[1:3]
         feat = x.astype(self.dtype)
         if self.scale in (1, 2):
-            feat = pixel_unshuffle(feat, 4 // self.scale)
+            # Any size: reflect-pad to a multiple of the unshuffle factor and crop the output back, as
+            # Real-ESRGAN's inference code does.
+            factor = 4 // self.scale
+            pad_h, pad_w = (-height) % factor, (-width) % factor
+            if pad_h or pad_w:
+                feat = jnp.pad(feat, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+            feat = pixel_unshuffle(feat, factor)
         feat = _conv(self.num_feat, "conv_first", self.dtype)(feat)
         block = nn.remat(RRDB) if self.remat else RRDB
         body = feat
@@ -98,4 +106,5 @@ class RRDBNet(nn.Module):
         feat = nn.leaky_relu(_conv(self.num_feat, "conv_up1", self.dtype)(upsample_nearest(feat)), 0.2)
         feat = nn.leaky_relu(_conv(self.num_feat, "conv_up2", self.dtype)(upsample_nearest(feat)), 0.2)
         feat = nn.leaky_relu(_conv(self.num_feat, "conv_hr", self.dtype)(feat), 0.2)
-        return _conv(self.num_out_ch, "conv_last", self.dtype)(feat)
+        out = _conv(self.num_out_ch, "conv_last", self.dtype)(feat)
+        return out[:, :height * self.scale, :width * self.scale, :]
