@@ -180,8 +180,7 @@ def test_backbone_heads_shapes_gradients_and_freezing(name):
         head_norm = sum(float(jnp.abs(g).sum()) for g in jax.tree.leaves({k: v for k, v in grads.items() if k != "backbone"}))
         assert head_norm > 0 and np.all(np.isfinite(image_grad))
         assert (backbone_norm == 0) == frozen, (name, frozen, backbone_norm)
-        if frozen:
-            assert float(jnp.abs(image_grad).max()) == 0.0  # nothing flows through a frozen trunk
+        assert float(jnp.abs(image_grad).max()) > 0  # the generator learns from frozen trunks too
     expected = (2, 1) if name.endswith("image") else (2,)
     assert outputs[False].shape[:len(expected)] == expected and outputs[False].shape[-1] == 1
     if name.endswith("patch"):

@@ -212,10 +212,33 @@ def test_convert_cli_writes_an_orbax_checkpoint_that_loads_back(torch, tmp_path)
     again = subprocess.run([sys.executable, "-m", "asym_jax.weights", "convert", "--arch", "vgg16",
                             "--src", str(tmp_path / "vgg16.pth"), "--dst", str(dst)], capture_output=True, text=True,
                            timeout=300)
-    assert again.returncode == 2 and "not empty" in again.stderr and "Traceback" not in again.stderr
+    assert again.returncode == 2 and "not an empty folder" in again.stderr and "Traceback" not in again.stderr
 
 
 def test_missing_pretrained_backbone_names_the_file_and_the_command():
     from asym_jax.weights import backbone_variables
     with pytest.raises(AssetError, match=r"resnet50.*python -m asym_jax.weights convert --arch resnet50"):
         backbone_variables("resnet50", "imagenet")
+
+
+def test_convert_cli_reports_bad_input_in_one_line(tmp_path):
+    import subprocess
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    cases = [(["--arch", "rrdbnet", "--src", str(tmp_path / "garbage.pth")], "not a readable PyTorch checkpoint"),
+             (["--arch", "nope", "--src", str(tmp_path / "garbage.pth")], "unknown architecture 'nope'"),
+             (["--arch", "rrdbnet", "--src", str(tmp_path / "missing.pth")], "checkpoint not found")]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "-m", "asym_jax.weights", "convert", *args, "--dst",
+                                 str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr and message in result.stderr, result.stderr
+
+
+def test_two_keys_for_one_parameter_are_refused():
+    import jax
+    from asym_jax.models.generators import RRDBNet
+    from asym_jax.weights import ConversionError, torch_to_flax
+    module = RRDBNet(num_feat=4, num_block=1, num_grow_ch=2)
+    target = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), np.zeros((1, 8, 8, 3), np.float32)))
+    weight = np.zeros((4, 3, 3, 3), np.float32)
+    with pytest.raises(ConversionError, match="both map to params/conv_first/kernel"):
+        torch_to_flax({"conv_first.weight": weight, "conv_first.weight_orig": weight}, target)

@@ -87,6 +87,7 @@ def torch_to_flax(state: Mapping[str, np.ndarray], target: Mapping[str, Any], *,
             by_full_name["_".join(path)] = full
 
     converted: dict[tuple[str, ...], np.ndarray] = {}
+    sources: dict[tuple[str, ...], str] = {}
     unknown, mismatched = [], []
     for torch_key, array in state.items():
         if any(p.search(torch_key) for p in ignore):
@@ -121,6 +122,9 @@ def torch_to_flax(state: Mapping[str, np.ndarray], target: Mapping[str, Any], *,
         if value.shape != tuple(target_leaf.shape):
             mismatched.append(f"{torch_key} {tuple(np.shape(array))} -> {'/'.join(match)} {tuple(target_leaf.shape)}")
             continue
+        if match in sources:
+            raise ConversionError(f"checkpoint keys {sources[match]} and {torch_key} both map to {'/'.join(match)}")
+        sources[match] = torch_key
         converted[match] = value.astype(target_leaf.dtype)
     missing = ["/".join(path) for path in flat_target if path not in converted]
     problems = []

@@ -16,7 +16,9 @@ import dataclasses
 import json
 import os
 import pathlib
+import pickle
 import re
+import zipfile
 from typing import Any, Callable, Mapping
 
 import flax.linen as nn
@@ -128,8 +130,9 @@ def _get_arch(name: str) -> Arch:
 def state_dict_of(checkpoint: Any, param_key: str | None = None) -> dict[str, np.ndarray]:
     """The flat tensor dict inside a loaded checkpoint.
 
-    ``param_key`` names the entry to use; by default ``params_ema``, then ``params``, ``state_dict``,
-    ``model``, else the checkpoint itself. A leading ``module.`` (DataParallel) is removed.
+    ``param_key`` names the entry to use; by default the first non-empty of ``params_ema``, ``params``,
+    ``state_dict_ema``, ``state_dict``, ``model``, else the checkpoint itself (EMA weights first, as
+    BasicSR and timm save them). A leading ``module.`` (DataParallel) is removed.
     """
     if not isinstance(checkpoint, Mapping):
         raise InputError(f"checkpoint holds a {type(checkpoint).__name__}, not a dict of tensors")
@@ -138,10 +141,12 @@ def state_dict_of(checkpoint: Any, param_key: str | None = None) -> dict[str, np
             raise InputError(f"checkpoint has no {param_key!r}; it has {sorted(checkpoint)[:10]}")
         checkpoint = checkpoint[param_key]
     else:
-        for key in ("params_ema", "params", "state_dict", "model"):
-            if isinstance(checkpoint.get(key), Mapping):
+        for key in ("params_ema", "params", "state_dict_ema", "state_dict", "model"):
+            if isinstance(checkpoint.get(key), Mapping) and checkpoint[key]:
                 checkpoint = checkpoint[key]
                 break
+    if not isinstance(checkpoint, Mapping):
+        raise InputError(f"checkpoint entry {param_key!r} holds a {type(checkpoint).__name__}, not tensors")
     state = {}
     for key, value in checkpoint.items():
         if not isinstance(value, np.ndarray):
@@ -169,7 +174,10 @@ def convert_state(arch_name: str, state: Mapping[str, np.ndarray], **options) ->
     except TypeError as error:
         raise InputError(f"{arch_name}: {error}") from None
     example = arch.example(options)
-    target = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), example))
+    try:
+        target = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), example))
+    except (ValueError, TypeError, NotImplementedError) as error:  # invalid option values
+        raise InputError(f"{arch_name} with options {dict(options)}: {error}") from None
     state = _prepare_state(arch, state)
     if arch.convert is not None:
         variables = arch.convert(state, target)
@@ -198,7 +206,12 @@ def from_pytorch(arch: str, path: str | os.PathLike, *, param_key: str | None = 
     path = pathlib.Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
-    return convert_state(arch, state_dict_of(read_torch_checkpoint(path), param_key), **options)
+    _get_arch(arch)
+    try:
+        checkpoint = read_torch_checkpoint(path)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, KeyError) as error:
+        raise InputError(f"{path}: not a readable PyTorch checkpoint ({error.__class__.__name__}: {error})") from None
+    return convert_state(arch, state_dict_of(checkpoint, param_key), **options)
 
 
 def save_converted(directory: str | os.PathLike, arch: str, options: Mapping[str, Any], variables: Variables,
@@ -207,9 +220,12 @@ def save_converted(directory: str | os.PathLike, arch: str, options: Mapping[str
     import orbax.checkpoint as ocp
 
     directory = pathlib.Path(directory).absolute()
-    if directory.exists() and any(directory.iterdir()):
-        raise InputError(f"{directory} exists and is not empty; choose a new folder")
-    directory.mkdir(parents=True, exist_ok=True)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise InputError(f"{directory} exists and is not an empty folder; choose a new folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create {directory}: {error.strerror or error}") from None
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(directory / "variables", jax.tree.map(np.asarray, variables))
     metadata = {"format": _FORMAT, "arch": arch, "options": dict(options)}

@@ -34,7 +34,7 @@ class ConvNeXtBlock(nn.Module):
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
         h = nn.Conv(self.dim, (7, 7), padding=((3, 3), (3, 3)), feature_group_count=self.dim, kernel_init=_trunc,
                     dtype=self.dtype, precision=self.precision, name="conv_dw")(x)
-        h = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="norm")(h)
+        h = nn.LayerNorm(use_fast_variance=False, epsilon=1e-6, dtype=self.dtype, name="norm")(h)
         h = nn.Dense(4 * self.dim, kernel_init=_trunc, dtype=self.dtype, precision=self.precision, name="mlp_fc1")(h)
         h = nn.gelu(h, approximate=False)
         h = nn.Dense(self.dim, kernel_init=_trunc, dtype=self.dtype, precision=self.precision, name="mlp_fc2")(h)
@@ -65,7 +65,7 @@ class ConvNeXt(nn.Module):
         h = normalize(x, self.mean, self.std).astype(self.dtype)
         h = nn.Conv(self.dims[0], (4, 4), strides=(4, 4), padding="VALID", kernel_init=_trunc, dtype=self.dtype,
                     precision=self.precision, name="stem_0")(h)
-        h = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name="stem_1")(h)
+        h = nn.LayerNorm(use_fast_variance=False, epsilon=1e-6, dtype=self.dtype, name="stem_1")(h)
         if "stem" in wanted:
             out["stem"] = h
         rates = np.linspace(0.0, self.drop_path_rate, sum(self.depths)).tolist()
@@ -74,7 +74,7 @@ class ConvNeXt(nn.Module):
             if len(out) == len(wanted):
                 break
             if stage > 0:
-                h = nn.LayerNorm(epsilon=1e-6, dtype=self.dtype, name=f"stages_{stage}_downsample_0")(h)
+                h = nn.LayerNorm(use_fast_variance=False, epsilon=1e-6, dtype=self.dtype, name=f"stages_{stage}_downsample_0")(h)
                 h = nn.Conv(dim, (2, 2), strides=(2, 2), padding="VALID", kernel_init=_trunc, dtype=self.dtype,
                             precision=self.precision, name=f"stages_{stage}_downsample_1")(h)
             for block in range(depth):

@@ -38,7 +38,7 @@ class SwinBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
         b, h, w, c = x.shape
-        y = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="norm1")(x)
+        y = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="norm1")(x)
         if self.shift:
             y = jnp.roll(y, (-self.shift, -self.shift), axis=(1, 2))
         pad_h, pad_w = (-h) % self.window, (-w) % self.window
@@ -51,7 +51,7 @@ class SwinBlock(nn.Module):
         if self.shift:
             y = jnp.roll(y, (self.shift, self.shift), axis=(1, 2))
         x = x + drop_path(self, y, self.drop_path, deterministic)
-        y = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="norm2")(x)
+        y = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="norm2")(x)
         y = nn.Dense(int(c * self.mlp_ratio), kernel_init=_trunc, dtype=self.dtype, name="mlp_fc1")(y)
         y = nn.Dense(c, kernel_init=_trunc, dtype=self.dtype, name="mlp_fc2")(nn.gelu(y, approximate=False))
         return x + drop_path(self, y, self.drop_path, deterministic)
@@ -85,7 +85,7 @@ class SwinTransformer(nn.Module):
         h = normalize(x, self.mean, self.std).astype(self.dtype)
         h = nn.Conv(self.embed_dim, (self.patch_size,) * 2, strides=(self.patch_size,) * 2, padding="VALID",
                     dtype=self.dtype, name="patch_embed_proj")(h)
-        h = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="patch_embed_norm")(h)
+        h = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="patch_embed_norm")(h)
         rates = np.linspace(0.0, self.drop_path_rate, sum(self.depths)).tolist()
         start, dim = 0, self.embed_dim
         for stage, (depth, heads) in enumerate(zip(self.depths, self.num_heads)):
@@ -95,7 +95,7 @@ class SwinTransformer(nn.Module):
                 b, hh, ww, c = h.shape
                 # timm's PatchMerging order: (0, 0), (1, 0), (0, 1), (1, 1) offsets in (row, column)
                 h = h.reshape(b, hh // 2, 2, ww // 2, 2, c).transpose(0, 1, 3, 4, 2, 5).reshape(b, hh // 2, ww // 2, 4 * c)
-                h = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name=f"layers_{stage}_downsample_norm")(h)
+                h = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name=f"layers_{stage}_downsample_norm")(h)
                 h = nn.Dense(dim, use_bias=False, kernel_init=_trunc, dtype=self.dtype,
                              name=f"layers_{stage}_downsample_reduction")(h)
             nominal = self.img_size // self.patch_size // 2 ** stage
@@ -108,5 +108,5 @@ class SwinTransformer(nn.Module):
             if f"stage{stage + 1}" in wanted:
                 out[f"stage{stage + 1}"] = h
         if "norm" in wanted:
-            out["norm"] = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="norm")(h)
+            out["norm"] = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="norm")(h)
         return out

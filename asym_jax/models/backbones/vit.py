@@ -86,7 +86,7 @@ class _Layer(nn.Module):
                                                                           "layer_norm2")
         b, n, d = x.shape
         head_dim = d // self.heads
-        y = nn.LayerNorm(epsilon=self.eps, dtype=self.dtype, name=names[0])(x)
+        y = nn.LayerNorm(use_fast_variance=False, epsilon=self.eps, dtype=self.dtype, name=names[0])(x)
 
         def proj(name):
             return nn.Dense(d, kernel_init=_trunc, dtype=self.dtype, name=f"{names[1]}_{name}")
@@ -100,7 +100,7 @@ class _Layer(nn.Module):
         if dinov2:
             y = y * self.param("layer_scale1_lambda1", nn.initializers.ones, (d,)).astype(y.dtype)
         x = x + y
-        y = nn.LayerNorm(epsilon=self.eps, dtype=self.dtype, name=names[3])(x)
+        y = nn.LayerNorm(use_fast_variance=False, epsilon=self.eps, dtype=self.dtype, name=names[3])(x)
         y = nn.Dense(int(d * self.mlp_ratio), kernel_init=_trunc, dtype=self.dtype, name="mlp_fc1")(y)
         y = nn.gelu(y, approximate=False) if dinov2 else y * jax.nn.sigmoid(1.702 * y)  # CLIP's quick_gelu
         y = nn.Dense(d, kernel_init=_trunc, dtype=self.dtype, name="mlp_fc2")(y)
@@ -154,7 +154,7 @@ class ViT(nn.Module):
         tokens = jnp.concatenate([jnp.broadcast_to(cls.astype(self.dtype), (b, 1, d)), h.reshape(b, gh * gw, d)], axis=1)
         tokens = (tokens + positions[None].astype(self.dtype)).astype(self.dtype)
         if not dinov2:
-            tokens = nn.LayerNorm(epsilon=eps, dtype=self.dtype, name="pre_layrnorm")(tokens)
+            tokens = nn.LayerNorm(use_fast_variance=False, epsilon=eps, dtype=self.dtype, name="pre_layrnorm")(tokens)
         wanted, out = set(self.taps), {}
         layer = nn.remat(_Layer) if self.remat else _Layer
         prefix = "encoder_layer" if dinov2 else "encoder_layers"
@@ -166,10 +166,10 @@ class ViT(nn.Module):
                 out[f"block{k + 1}"] = tokens[:, 1:].reshape(b, gh, gw, d)
         if wanted & {"cls", "patches"}:
             if dinov2:
-                final = nn.LayerNorm(epsilon=eps, dtype=self.dtype, name="layernorm")(tokens)
+                final = nn.LayerNorm(use_fast_variance=False, epsilon=eps, dtype=self.dtype, name="layernorm")(tokens)
                 out_cls, out_patches = final[:, 0], final[:, 1:]
             else:
-                out_cls = nn.LayerNorm(epsilon=eps, dtype=self.dtype, name="post_layernorm")(tokens[:, 0])
+                out_cls = nn.LayerNorm(use_fast_variance=False, epsilon=eps, dtype=self.dtype, name="post_layernorm")(tokens[:, 0])
                 out_patches = tokens[:, 1:]
             if "cls" in wanted:
                 out["cls"] = out_cls

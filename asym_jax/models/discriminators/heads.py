@@ -6,7 +6,9 @@ Both heads are the same two-layer MLP (``hidden`` units, LeakyReLU 0.2, one logi
 * ``level="image"``: average over positions first (for a ViT: its class token), one logit per image;
 * ``level="patch"``: the MLP at every position (a 1 x 1 convolution), a logit per patch.
 
-``frozen=True`` stops gradients at the backbone output and keeps its batch norms in inference mode.
+``frozen=True`` stops gradients at the backbone's parameters (the input image still receives them) and
+keeps its batch norms in inference mode; an optimiser should also leave the frozen trunk out of weight
+decay.
 Inputs whose sides are not multiples of a transformer's patch size are resized (bilinear, antialiased)
 to the nearest multiple first. The backbone lives under the ``backbone`` variable scope, so pretrained
 trunks are dropped in with :func:`asym_jax.weights.with_backbone`.
@@ -49,9 +51,14 @@ class BackboneDiscriminator(nn.Module):
         x = _fit_to_multiple(x, spec.multiple)
         # The whole trunk is built (full_taps), so a pretrained trunk fits its variables exactly.
         trunk = spec.build(taps=tuple(dict.fromkeys((tap,) + spec.full_taps)), dtype=self.dtype, name="backbone")
-        features = trunk(x, train=train and not self.frozen)[tap]
         if self.frozen:
-            features = jax.lax.stop_gradient(features)
+            # Gradients stop at the trunk's parameters, not at the image: the generator still learns from
+            # a frozen discriminator.
+            run = nn.map_variables(lambda module, image: module(image, train=False), "params",
+                                   trans_in_fn=jax.lax.stop_gradient, init=self.is_initializing())
+            features = run(trunk, x)[tap]
+        else:
+            features = trunk(x, train=train)[tap]
         if self.level == "image" and features.ndim == 4:
             features = jnp.mean(features.astype(jnp.float32), axis=(1, 2)).astype(features.dtype)
         h = nn.leaky_relu(nn.Dense(self.hidden, dtype=self.dtype, name="head_fc1")(features), 0.2)

@@ -107,4 +107,4 @@ class RRDBNet(nn.Module):
         feat = nn.leaky_relu(_conv(self.num_feat, "conv_up2", self.dtype)(upsample_nearest(feat)), 0.2)
         feat = nn.leaky_relu(_conv(self.num_feat, "conv_hr", self.dtype)(feat), 0.2)
         out = _conv(self.num_out_ch, "conv_last", self.dtype)(feat)
-        return out[:, :height * self.scale, :width * self.scale, :]
+        return out[:, :height * self.scale, :width * self.scale, :].astype(jnp.float32)

@@ -61,7 +61,7 @@ class SwinTransformerBlock(nn.Module):
         h, w = size
         b, _, c = x.shape
         shortcut = x
-        y = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="norm1")(x).reshape(b, h, w, c)
+        y = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="norm1")(x).reshape(b, h, w, c)
         if self.shift:
             y = jnp.roll(y, (-self.shift, -self.shift), axis=(1, 2))
         mask = jnp.asarray(shift_mask(h, w, self.window, self.shift)) if self.shift else None
@@ -71,7 +71,7 @@ class SwinTransformerBlock(nn.Module):
         if self.shift:
             y = jnp.roll(y, (self.shift, self.shift), axis=(1, 2))
         x = shortcut + drop_path(self, y.reshape(b, h * w, c), self.drop_path, deterministic)
-        y = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="norm2")(x)
+        y = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="norm2")(x)
         hidden = int(c * self.mlp_ratio)
         y = nn.Dense(hidden, kernel_init=_trunc_normal, dtype=self.dtype, name="mlp_fc1")(y)
         y = nn.gelu(y, approximate=False)
@@ -179,7 +179,7 @@ class SwinIR(nn.Module):
         b, h, w, c = x.shape
         tokens = x.reshape(b, h * w, c)
         if self.patch_norm:
-            tokens = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="patch_embed_norm")(tokens)
+            tokens = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="patch_embed_norm")(tokens)
         rates = np.linspace(0.0, self.drop_path_rate, sum(self.depths))
         window, shift_size = self.window_size, self.window_size // 2
         if self.img_size <= window:  # as the original: the window shrinks to the nominal image size
@@ -196,5 +196,5 @@ class SwinIR(nn.Module):
             image = tokens.reshape(b, h, w, c)
             tokens = _residual_conv(image, c, self.resi_connection, f"layers_{i}_conv", self.dtype).reshape(b, h * w, c)
             tokens = tokens + residual
-        tokens = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, name="norm")(tokens)
+        tokens = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="norm")(tokens)
         return tokens.reshape(b, h, w, c)
