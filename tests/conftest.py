@@ -35,3 +35,9 @@ def sample_pairs():
 def small_pairs():
     """Eight 128 x 128 photograph crops with four distortions, for the deep (costly) metrics."""
     return _stacked_pairs(("astronaut", "coffee"), (2,), 128)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """One TFDS data_dir for the whole session: embedded sets are prepared once."""
+    return tmp_path_factory.mktemp("tfds")

@@ -59,12 +59,32 @@ def _contrast(image: np.ndarray, level: float, rng: np.random.Generator) -> np.n
     return mean + level * (image - mean)
 
 
+def _colour(image: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    del rng
+    grey = image @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    return grey[..., None] + level * (image - grey[..., None])
+
+
+def _resize(image: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Bicubic down-sampling by ``level`` and back up (MATLAB imresize both ways), cut to the input size."""
+    from asym_jax.data.imresize import imresize
+    del rng
+    small = imresize(image, 1.0 / level)
+    up = imresize(small, float(level))
+    if up.shape[0] < image.shape[0] or up.shape[1] < image.shape[1]:
+        up = np.pad(up, ((0, max(0, image.shape[0] - up.shape[0])), (0, max(0, image.shape[1] - up.shape[1])), (0, 0)),
+                    mode="edge")
+    return up[:image.shape[0], :image.shape[1]]
+
+
 # name -> (function, levels from mild to strong)
 DISTORTIONS: dict[str, tuple[Callable, tuple[float, ...]]] = {
     "blur": (_gaussian_blur, (0.5, 1.0, 1.5, 2.5, 4.0)),
     "noise": (_gaussian_noise, (0.01, 0.02, 0.04, 0.07, 0.1)),
     "jpeg": (_jpeg, (75, 50, 30, 15, 5)),
     "contrast": (_contrast, (0.9, 0.75, 0.6, 0.45, 0.3)),
+    "colour": (_colour, (0.8, 0.6, 0.4, 0.2, 0.0)),
+    "resize": (_resize, (1.5, 2.0, 3.0, 4.0, 6.0)),
 }
 
 

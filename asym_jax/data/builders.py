@@ -1,0 +1,230 @@
+"""TFDS builders over the readers of :mod:`~asym_jax.data.sr_sources` and :mod:`~asym_jax.data.iqa_sources`.
+
+One builder class per dataset, registered in TFDS as ``asym_<name>`` (the prefix keeps clear of TFDS's own
+catalogue, which has a ``div2k`` that downloads). Preparation reads the user's copy of the official release
+from ``manual_dir`` (nothing is downloaded), decodes every image once to prove it readable, checks sizes
+(FR pairs equal; released LR = HR // scale), and writes ``array_record`` files that
+``builder.as_data_source`` serves to grain with random access.
+
+Records hold images as their released bytes (PNG/JPEG/BMP in RGB; anything else is converted to RGB and
+stored as PNG), so decoding yields the same uint8 pixels as reading the file.
+
+IQA sets have a ``full`` split (every scored image, in label-file order) and, for FR sets, a
+``references`` split that each record points into with ``ref_index`` (references are stored once).
+SR sets have their release's splits; configs ``hr`` (HR only: LR is made on the fly) and ``x2``/``x3``/``x4``
+(HR and the released LR images).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+
+import numpy as np
+
+from asym_jax.data.files import DatasetError
+from asym_jax.data.images import ImageReadError, read_image
+from asym_jax.data.iqa_sources import IQA_SPECS, IQAItem, IQASpec
+from asym_jax.data.ranking import RANKING_SPEC
+from asym_jax.data.sr_sources import SR_SPECS, SRItem, SRSpec
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import tensorflow_datasets as tfds  # noqa: E402
+
+__all__ = ["BUILDERS", "EMBEDDED", "builder_class"]
+
+VERSION = "1.0.0"
+EMBEDDED = ("sample", "ranking")  # made from scikit-image's photographs: no manual_dir
+
+
+def _image_feature():
+    return tfds.features.Image(shape=(None, None, 3), dtype=np.uint8, encoding_format="png")
+
+
+def _open_checked(path: pathlib.Path, dataset: str) -> tuple[bytes | np.ndarray, tuple[int, int]]:
+    """The value to store for an image file and its (height, width); the file is fully decoded once."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise DatasetError(f"{dataset}: image {path} does not exist")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            fmt, mode, (width, height) = image.format, image.mode, image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise DatasetError(f"{dataset}: cannot read image {path} ({error.__class__.__name__}: {error})") from None
+    if fmt in ("PNG", "JPEG", "BMP") and mode == "RGB":
+        return path.read_bytes(), (height, width)
+    try:
+        array = read_image(path)
+    except ImageReadError as error:
+        raise DatasetError(f"{dataset}: {error}") from None
+    return np.round(array * 255.0).astype(np.uint8), (height, width)
+
+
+def _image_value(image, dataset):
+    if isinstance(image, np.ndarray):
+        return image, image.shape[:2]
+    return _open_checked(pathlib.Path(image), dataset)
+
+
+class _IQABuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Builder for one IQA dataset (``SPEC`` set by the subclass)."""
+
+    SPEC: IQASpec
+    VERSION = tfds.core.Version(VERSION)
+
+    def _info(self):
+        spec = self.SPEC
+        features = {
+            "image": _image_feature(),
+            "score": tfds.features.Scalar(np.float32),
+            "name": tfds.features.Text(),
+            "ref_id": tfds.features.Text(),
+            "distortion": tfds.features.Text(),
+            "level": tfds.features.Scalar(np.int32),
+            "official_split": tfds.features.Text(),
+        }
+        if spec.kind == "fr":
+            features["ref_index"] = tfds.features.Scalar(np.int32)
+            features["ref_name"] = tfds.features.Text()
+        return tfds.core.DatasetInfo(
+            builder=self, description=f"{spec.title}: {spec.score_name}, "
+            f"{'higher' if spec.higher_is_better else 'lower'} is better, nominal range {spec.score_range}.",
+            features=tfds.features.FeaturesDict(features), homepage=spec.url, disable_shuffling=True,
+            metadata=tfds.core.MetadataDict(kind=spec.kind, score_name=spec.score_name,
+                                            higher_is_better=spec.higher_is_better,
+                                            score_range=list(spec.score_range)))
+
+    def _split_generators(self, dl_manager):
+        items = self.SPEC.reader(None if self.SPEC.name in EMBEDDED else dl_manager.manual_dir)
+        if not items:
+            raise DatasetError(f"{self.SPEC.name}: the label files list no images")
+        # The label table, without pixels, for splitting and evaluation without decoding any image.
+        self.info.metadata["table"] = {
+            "name": [i.name for i in items], "score": [float(i.score) for i in items],
+            "ref_id": [i.ref_id for i in items], "distortion": [i.distortion for i in items],
+            "level": [int(i.level) for i in items], "official_split": [i.split or "" for i in items]}
+        splits = {"full": self._generate_examples(items)}
+        if self.SPEC.kind == "fr":
+            splits["references"] = self._generate_references(items)
+        return splits
+
+    def _references(self, items: list[IQAItem]):
+        refs: dict[str, object] = {}
+        for item in items:
+            refs.setdefault(item.ref_id, item.ref)
+        return refs
+
+    def _generate_references(self, items):
+        for i, (ref_id, ref) in enumerate(self._references(items).items()):
+            value, _ = _image_value(ref, self.SPEC.name)
+            yield i, {"image": value, "score": 0.0, "name": ref_id, "ref_id": ref_id, "distortion": "reference",
+                      "level": 0, "official_split": "", "ref_index": i, "ref_name": _name_of(ref, ref_id)}
+
+    def _generate_examples(self, items):
+        fr = self.SPEC.kind == "fr"
+        ref_index = {ref_id: i for i, ref_id in enumerate(self._references(items))} if fr else {}
+        ref_sizes: dict[str, tuple[int, int]] = {}
+        for i, item in enumerate(items):
+            value, size = _image_value(item.dist, self.SPEC.name)
+            if not np.isfinite(item.score):
+                raise DatasetError(f"{self.SPEC.name}: image {item.name} has a non-finite score {item.score}")
+            record = {"image": value, "score": float(item.score), "name": item.name, "ref_id": item.ref_id,
+                      "distortion": item.distortion, "level": int(item.level),
+                      "official_split": item.split or ""}
+            if fr:
+                if item.ref_id not in ref_sizes:
+                    ref_sizes[item.ref_id] = _image_value(item.ref, self.SPEC.name)[1]
+                if ref_sizes[item.ref_id] != size:
+                    raise DatasetError(f"{self.SPEC.name}: {item.name} is {size[0]} x {size[1]} but its reference "
+                                       f"{_name_of(item.ref, item.ref_id)} is {ref_sizes[item.ref_id][0]} x "
+                                       f"{ref_sizes[item.ref_id][1]}")
+                record["ref_index"] = ref_index[item.ref_id]
+                record["ref_name"] = _name_of(item.ref, item.ref_id)
+            yield i, record
+
+
+def _name_of(image, fallback: str) -> str:
+    return pathlib.Path(image).name if isinstance(image, (str, os.PathLike)) else fallback
+
+
+class _SRBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Builder for one SR image set (``SPEC`` set by the subclass); configs hr, x2, x3, x4."""
+
+    SPEC: SRSpec
+    VERSION = tfds.core.Version(VERSION)
+    BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="hr", description="HR images only; LR made on the fly")] + [
+        tfds.core.BuilderConfig(name=f"x{s}", description=f"HR images and the released x{s} bicubic LR images")
+        for s in (2, 3, 4)]
+
+    @property
+    def scale(self) -> int | None:
+        return None if self.builder_config.name == "hr" else int(self.builder_config.name[1:])
+
+    def _info(self):
+        features = {"hr": _image_feature(), "name": tfds.features.Text()}
+        if self.scale:
+            features["lr"] = _image_feature()
+        return tfds.core.DatasetInfo(builder=self, description=self.SPEC.title,
+                                     features=tfds.features.FeaturesDict(features), homepage=self.SPEC.url,
+                                     disable_shuffling=True,
+                                     metadata=tfds.core.MetadataDict(scale=self.scale or 0))
+
+    def _split_generators(self, dl_manager):
+        manual_dir = None if self.SPEC.name in EMBEDDED else dl_manager.manual_dir
+        items = self.SPEC.reader(manual_dir, self.scale)
+        if self.scale and any(item.lr is None for item in items):
+            missing = next(item for item in items if item.lr is None)
+            raise DatasetError(f"{self.SPEC.name}: config x{self.scale} needs the released LR images, but there is "
+                               f"none for {missing.hr}; use the 'hr' config to make LR images on the fly")
+        splits: dict[str, list[SRItem]] = {}
+        for item in items:
+            splits.setdefault(item.split, []).append(item)
+        return {split: self._generate_examples(split_items) for split, split_items in splits.items()}
+
+    def _generate_examples(self, items):
+        for item in items:
+            hr, (height, width) = _image_value(item.hr, self.SPEC.name)
+            record = {"hr": hr, "name": item.name}
+            if self.scale:
+                lr, lr_size = _image_value(item.lr, self.SPEC.name)
+                expected = (height // self.scale, width // self.scale)
+                if lr_size != expected:
+                    raise DatasetError(f"{self.SPEC.name}: LR image {item.lr} is {lr_size[0]} x {lr_size[1]}; "
+                                       f"HR {height} x {width} at x{self.scale} needs {expected[0]} x {expected[1]}")
+                record["lr"] = lr
+            yield item.name, record
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _make_builders() -> dict[str, type]:
+    classes = {}
+    for name, spec in {**IQA_SPECS, "ranking": RANKING_SPEC}.items():
+        classes[name] = type(f"Asym{_camel(name)}", (_IQABuilder,),
+                             {"name": f"asym_{name}", "SPEC": spec, "__module__": __name__,
+                              "MANUAL_DOWNLOAD_INSTRUCTIONS": f"Unpack {spec.url} into manual_dir: {spec.layout}"})
+    for name, spec in SR_SPECS.items():
+        attrs = {"name": f"asym_{name}", "SPEC": spec, "__module__": __name__,
+                 "MANUAL_DOWNLOAD_INSTRUCTIONS": f"Unpack {spec.url} into manual_dir: {spec.layout}"}
+        if name == "sample":
+            attrs["BUILDER_CONFIGS"] = _SRBuilder.BUILDER_CONFIGS[:1]
+        classes[name] = type(f"Asym{_camel(name)}", (_SRBuilder,), attrs)
+    return classes
+
+
+BUILDERS: dict[str, type] = _make_builders()
+# Module attributes, so that pickle (grain worker processes) finds the classes by name.
+globals().update({cls.__name__: cls for cls in BUILDERS.values()})
+
+
+@functools.cache
+def builder_class(name: str) -> type:
+    if name not in BUILDERS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(sorted(BUILDERS))}")
+    return BUILDERS[name]
