@@ -131,8 +131,9 @@ def write_live(root, *, seed=0, subdir="databaserelease2", size=SIZE, full=False
 # ----------------------------------------------------------------------------------------------------------
 
 # dst_type in the xlsx, dst_idx, folder under dst_imgs/, tag in the file name
-CSIQ_TYPES = (("noise", 1, "awgn", "AWGN"), ("jpeg", 2, "jpeg", "JPEG"), ("jpeg 2000", 3, "jpeg2000", "jpeg2000"),
-              ("1/f noise", 4, "fnoise", "fnoise"), ("blur", 5, "blur", "BLUR"), ("contrast", 6, "contrast", "contrast"))
+CSIQ_TYPES = (("noise", 1, "awgn", "AWGN"), ("jpeg", 2, "jpeg", "JPEG"),
+              ("jpeg 2000", 3, "jpeg2000", "jpeg2000"), ("1/f noise", 4, "fnoise", "fnoise"),
+              ("blur", 5, "blur", "BLUR"), ("contrast", 6, "contrast", "contrast"))
 CSIQ_COLUMNS = ["image", "dst_idx", "dst_type", "dst_lev", "dmos_std", "dmos"]
 
 

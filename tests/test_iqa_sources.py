@@ -323,7 +323,7 @@ def test_label_row_naming_missing_image(tmp_path, name):
     info = WRITERS[name](tmp_path)
     info["image"].unlink()
     _raises(lambda: IQA_SPECS[name].reader(tmp_path), info["items"][1]["name"].split("/")[-1], "does not exist",
-            f"named by")
+            "named by")
 
 
 @pytest.mark.parametrize("name", FR)

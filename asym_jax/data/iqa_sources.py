@@ -5,6 +5,20 @@ root is searched for up to 3 levels below it), reads the official label files, c
 row names exists, and returns one :class:`IQAItem` per scored image, in the label file's order. Nothing is
 dropped silently: a row naming a missing image is an error, not a skip. The readers import no TensorFlow;
 the TFDS builders in :mod:`asym_jax.data.builders` turn their rows into records.
+
+Conventions of the rows, the same for every reader:
+
+* ``name`` is the distorted image's file name as the label file names it (or, where the label gives no
+  file name, as the release's naming rule spells it: CSIQ ``1600.AWGN.1.png``); for LIVE, whose folders
+  reuse ``img1.bmp``, it is ``<folder>/img<K>.bmp``. Names are unique within a dataset; ``dist`` is the
+  file found on disk, in whatever letter case the copy has.
+* ``ref_id`` is the reference's file stem as the release spells it (LIVE ``bikes``, CSIQ ``1600``,
+  TID2013 ``I01``, KADID-10k ``I01``, PIPAL ``A0001``); for NR sets the image's own stem.
+* ``distortion`` is the released type: the folder name (LIVE; CSIQ's ``dst_imgs`` folder, e.g. ``awgn``,
+  ``jpeg2000``, ``fnoise``), the two-digit type number of the file name (TID2013 ``01``-``24``,
+  KADID-10k ``01``-``25``, PIPAL ``00``-``06``...), ``authentic`` for NR sets. ``level`` is 1-based
+  (PIPAL's 0-based level + 1), -1 where the release has none (LIVE, NR sets).
+* ``score`` is the released number, unchanged; :class:`IQASpec` says its name, direction and range.
 """
 
 from __future__ import annotations
