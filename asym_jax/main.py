@@ -1,7 +1,7 @@
 """Entry point: ``python -m asym_jax.main --config=configs/<experiment>.py[:preset] [--workdir=DIR]``.
 
-``config.job`` selects what runs. Jobs available now: ``score`` (``configs/score.py``). The
-super-resolution trainer (``sr_gan``) arrives with the trainer issue.
+``config.job`` selects what runs: ``sr_gan`` (the super-resolution trainer, ``configs/sr_*.py``) and
+``score`` (the metric library on image pairs, ``configs/score.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 
 def _jobs():
     from asym_jax import score
-    return {"score": score.run_job}
+    from asym_jax.train import sr_gan
+    return {"score": score.run_job, "sr_gan": sr_gan.run_job}
 
 
 def default_workdir(job: str) -> str:
@@ -36,6 +37,8 @@ def default_workdir(job: str) -> str:
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # libraries log a lot at INFO; progress lines are printed
     import jax
 
     if _MULTIHOST.value:

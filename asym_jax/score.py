@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import pathlib
@@ -95,23 +96,32 @@ def _check_metric_names(specs: Sequence[str]) -> None:
             raise ScoreError(f"unknown metric {name!r}; known: {', '.join(metrics.names())}")
 
 
-def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], metric_names: Sequence[str], *,
-                batch_size: int = 8) -> list[dict]:
-    """Scores ``(name, reference, distorted)`` HWC arrays; returns one row per pair, input order.
-
-    Pairs of equal shape are scored together in batches of up to ``batch_size`` (one compilation per
-    shape and batch size).
-    """
-    import jax
-
+def bind_metrics(metric_names: Sequence[str]) -> dict:
+    """``{spec: Metric}`` for metric specs ``"name[:key=value,...]"``, weights loaded once."""
     from asym_jax import metrics
 
     _check_metric_names(metric_names)
+    return {spec: metrics.get(name, **options) for spec, (name, options) in
+            ((spec, parse_metric(spec)) for spec in metric_names)}
+
+
+@functools.cache
+def _jitted_score():
+    import jax
+    return jax.jit(lambda metric, x, y: metric(x, y))
+
+
+def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], metric_names: Sequence[str], *,
+                batch_size: int = 8, bound: dict | None = None) -> list[dict]:
+    """Scores ``(name, reference, distorted)`` HWC arrays; returns one row per pair, input order.
+
+    Pairs of equal shape are scored together in batches of up to ``batch_size`` (one compilation per
+    shape and batch size). ``bound``: metrics already made by :func:`bind_metrics` for these names.
+    """
     if batch_size < 1:
         raise ScoreError(f"batch size must be at least 1, got {batch_size}")
-    bound = {spec: metrics.get(name, **options) for spec, (name, options) in
-             ((spec, parse_metric(spec)) for spec in metric_names)}
-    score = jax.jit(lambda metric, x, y: metric(x, y))
+    bound = bind_metrics(metric_names) if bound is None else bound
+    score = _jitted_score()
     rows: list[dict] = []
     pending: list[tuple[str, np.ndarray, np.ndarray]] = []
 

@@ -16,7 +16,8 @@ from asym_jax.models.backbones.vgg import VGG_BLOCKS, vgg_layer_names
 from asym_jax.weights.assets import AssetError, resolve
 from asym_jax.weights.readers import read_numpy_pickle
 
-__all__ = ["backbone_variables", "from_torchvision_alexnet", "from_torchvision_vgg", "with_backbone"]
+__all__ = ["backbone_variables", "checkpoint_hint", "from_torchvision_alexnet", "from_torchvision_vgg", "has_offline_imagenet",
+           "with_backbone"]
 
 Variables = dict[str, Any]
 
@@ -77,6 +78,16 @@ def from_torchvision_vgg(state: dict[str, np.ndarray], depth: int) -> dict:
 def from_torchvision_alexnet(state: dict[str, np.ndarray]) -> dict:
     """Converts a torchvision ``alexnet`` state dict (numpy arrays) to :class:`AlexNet` params."""
     return _from_indices(state, _ALEXNET_TORCH_INDEX, "AlexNet")
+
+
+def has_offline_imagenet(name: str) -> bool:
+    """Whether backbone ``name`` has ImageNet weights that install with the package (VGG-16, AlexNet)."""
+    return name in _IMAGENET_ASSETS
+
+
+def checkpoint_hint(name: str) -> str:
+    """Which released checkpoint to convert for backbone ``name``'s pretrained weights."""
+    return _WHERE_TO_GET.get(name, "its PyTorch checkpoint")
 
 
 def _imagenet(name: str) -> Variables:

@@ -1,0 +1,108 @@
+"""The ``sr_gan`` job's configuration: every field, its default, and the checks run before anything compiles.
+
+Config files in ``configs/`` start from :func:`base_config` and change only what their experiment needs,
+so shared settings live here once. Field names follow the Flax examples where they exist (``seed``,
+``batch_size`` (global), ``num_train_steps``, ``log_every_steps``, ``eval_every_steps``,
+``checkpoint_every_steps``).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from asym_jax.errors import InputError
+
+__all__ = ["ConfigError", "base_config", "check_config"]
+
+ADVERSARIAL = ("vanilla", "lsgan", "hinge", "relativistic")
+
+
+class ConfigError(InputError):
+    """A configuration that cannot run."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.job = "sr_gan"
+    c.seed = 0
+
+    # Data: an SR set by name (asym_jax.data), its training split; HR crops with LR made on the fly.
+    c.dataset = "sample"
+    c.train_split = "train"
+    c.eval_dataset = "sample"
+    c.eval_split = "test"
+    c.eval_limit = 0                 # evaluate at most this many images (0: all)
+    c.data_dir = ""                  # TFDS data_dir ("" : TFDS's default)
+    c.manual_dir = ""                # folder with the official release (not needed for `sample`)
+    c.scale = 4
+    c.hr_size = 256
+    c.num_workers = 0                # grain worker processes (0: decode in the training process)
+
+    # Models (registry names of asym_jax.models) and their constructor options.
+    c.generator = "rrdbnet"
+    c.generator_options = ml_collections.ConfigDict({"num_feat": 64, "num_block": 23, "num_grow_ch": 32})
+    c.discriminator = "unet_sn"
+    c.discriminator_options = ml_collections.ConfigDict()
+    c.init = "pretrained"            # backbone trunks: "pretrained" (offline or converted) or "random"
+    c.weights_dir = "weights"        # where converted trunk checkpoints are looked for: <weights_dir>/<backbone>
+    c.dtype = "float32"              # compute dtype: float32 or bfloat16 (parameters stay float32)
+    c.remat = False                  # rematerialise generator blocks (less activation memory)
+
+    # Losses: pixel + fidelity (a metric-registry loss, options as "name:key=value,...") + GAN.
+    c.pixel_loss = "l1"
+    c.pixel_weight = 1.0
+    c.fidelity = "dists"
+    c.fidelity_weight = 1.0
+    c.adversarial = "vanilla"        # vanilla (non-saturating), lsgan, hinge, relativistic
+    c.gan_weight = 0.1
+    c.warmup_steps = 0               # generator-only steps (pixel + fidelity) before the adversarial phase
+
+    # Optimisation (Adam as BasicSR: betas 0.9, 0.99); schedules: constant, multistep, cosine.
+    c.g_optimizer = _optimizer(1e-4)
+    c.d_optimizer = _optimizer(1e-4)
+    c.ema_decay = 0.999
+
+    # Loop.
+    c.batch_size = 16                # global, over all hosts and devices
+    c.num_train_steps = 400_000
+    c.log_every_steps = 100
+    c.eval_every_steps = 5_000
+    c.checkpoint_every_steps = 5_000
+    c.keep_checkpoints = 3
+    c.eval_metrics = ("psnr_y", "ssim", "lpips_vgg", "dists")
+    c.log_images = 2                 # SR samples written to TensorBoard at each evaluation
+    return c
+
+
+def _optimizer(lr: float) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({"lr": lr, "b1": 0.9, "b2": 0.99, "weight_decay": 0.0, "schedule": "constant",
+                                      "milestones": (), "gamma": 0.5, "warmup_steps": 0, "clip_norm": 0.0})
+
+
+def check_config(c) -> None:
+    """Refuses a configuration that cannot run, before any data is read or anything compiles."""
+    def need(condition, message):
+        if not condition:
+            raise ConfigError(message)
+
+    need(c.adversarial in ADVERSARIAL, f"adversarial must be one of {', '.join(ADVERSARIAL)}, got {c.adversarial!r}")
+    need(c.dtype in ("float32", "bfloat16"), f"dtype must be float32 or bfloat16, got {c.dtype!r}")
+    need(c.init in ("pretrained", "random"), f"init must be 'pretrained' or 'random', got {c.init!r}")
+    for field in ("batch_size", "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
+                  "keep_checkpoints", "hr_size", "scale"):
+        need(isinstance(c[field], int) and c[field] >= 1, f"{field} must be a positive integer, got {c[field]!r}")
+    need(c.hr_size % c.scale == 0, f"hr_size {c.hr_size} must be a multiple of scale {c.scale}")
+    need(0 <= c.warmup_steps, f"warmup_steps must be >= 0, got {c.warmup_steps}")
+    need(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay}")
+    for name in ("pixel_weight", "fidelity_weight", "gan_weight"):
+        need(c[name] >= 0.0, f"{name} must be >= 0, got {c[name]}")
+    need(c.pixel_weight > 0 or c.fidelity_weight > 0 or c.gan_weight > 0, "every loss weight is 0")
+    for which in ("g_optimizer", "d_optimizer"):
+        o = c[which]
+        need(o.lr > 0, f"{which}.lr must be > 0")
+        need(o.schedule in ("constant", "multistep", "cosine"),
+             f"{which}.schedule must be constant, multistep or cosine, got {o.schedule!r}")
+        need(all(isinstance(m, int) and m > 0 for m in o.milestones), f"{which}.milestones must be positive steps")
+    import jax
+    need(c.batch_size % jax.device_count() == 0,
+         f"batch_size {c.batch_size} must be a multiple of the {jax.device_count()} devices")

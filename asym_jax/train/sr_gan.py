@@ -1,0 +1,254 @@
+"""The ``sr_gan`` job: train an SR generator with pixel + fidelity + adversarial losses, resumable.
+
+    python -m asym_jax.main --config=configs/sr_patchgan.py[:preset] --workdir=DIR
+
+Sharding: a ``Mesh`` over every device with one ``data`` axis; the global batch is split over it and the
+state is replicated (jit with ``NamedSharding``). Each host reads its own shard of the data
+(``jax.make_array_from_process_local_data``). The same code runs on one CPU, 8 forced CPU devices, one
+GPU and a multi-host TPU slice (``--multihost`` calls ``jax.distributed.initialize()``).
+
+Checkpoints: an Orbax ``CheckpointManager`` in ``<workdir>/checkpoints`` saves the whole train state and
+the grain iterator; running the same command again resumes from the latest one. A NaN or Inf loss stops
+the run with an error before anything non-finite is saved, keeping the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from asym_jax.errors import InputError
+from asym_jax.train import setup
+from asym_jax.train.config import check_config
+from asym_jax.train.state import TrainState, make_optimizer
+from asym_jax.train.step import StepConfig, make_train_step
+
+__all__ = ["DivergedError", "Trainer", "run_job"]
+
+
+class DivergedError(InputError):
+    """The training loss became NaN or Inf."""
+
+
+@dataclasses.dataclass
+class Trainer:
+    """A built run: networks, losses, the two compiled steps, shardings, data and the state."""
+
+    config: object
+    workdir: pathlib.Path
+    mesh: Mesh
+    networks: setup.Networks
+    losses: object
+    steps: dict
+    state: TrainState
+    data_iterator: object
+    eval_pairs: list
+    batch_sharding: NamedSharding
+
+    def global_batch(self, local: dict) -> dict:
+        return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(x)),
+                            local)
+
+
+def build(config, workdir, *, devices=None) -> Trainer:
+    """Everything up to the first step; weights and data are checked before anything compiles."""
+    from asym_jax.data import datasets, pipeline
+
+    check_config(config)
+    devices = jax.devices() if devices is None else devices
+    if config.batch_size % len(devices):
+        raise InputError(f"batch_size {config.batch_size} must be a multiple of the {len(devices)} devices")
+    networks = setup.build_networks(config)
+    losses = setup.build_losses(config)
+    workdir = pathlib.Path(workdir)
+
+    data_dir = config.data_dir or None
+    manual_dir = config.manual_dir or None
+    source = datasets.sr_source(config.dataset, config.train_split, data_dir=data_dir, manual_dir=manual_dir)
+    if jax.process_count() > 1 and config.batch_size % jax.process_count():
+        raise InputError(f"batch_size {config.batch_size} must be a multiple of the {jax.process_count()} hosts")
+    dataset = pipeline.sr_train_dataset(source, hr_size=config.hr_size, scale=config.scale,
+                                        batch_size=config.batch_size // jax.process_count(), seed=config.seed,
+                                        num_workers=config.num_workers, shard_index=jax.process_index(),
+                                        shard_count=jax.process_count())
+    eval_source = datasets.sr_source(config.eval_dataset, config.eval_split, data_dir=data_dir, manual_dir=manual_dir)
+    eval_pairs = list(pipeline.sr_eval_pairs(eval_source, config.scale, limit=config.eval_limit or None))
+
+    mesh = Mesh(np.asarray(devices), ("data",))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
+
+    key = jax.random.PRNGKey(config.seed)
+    init_key, state_key = jax.random.split(key)
+    g_params, d_params, d_state = setup.init_variables(config, networks, init_key)
+    g_tx, g_schedule = make_optimizer(config.g_optimizer, config.num_train_steps)
+    d_tx, d_schedule = make_optimizer(config.d_optimizer, config.num_train_steps,
+                                      frozen=setup.frozen_mask(networks, d_params))
+    state = TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
+                       g_ema=jax.tree.map(jnp.copy, g_params), g_opt=g_tx.init(g_params),
+                       d_params=d_params, d_state=d_state, d_opt=d_tx.init(d_params), rng=state_key)
+    state = jax.device_put(state, replicated)
+    losses = jax.device_put(losses, replicated)
+
+    step_config = StepConfig(g_apply=networks.g_apply, d_apply=networks.d_apply, g_tx=g_tx, d_tx=d_tx,
+                             g_schedule=g_schedule, d_schedule=d_schedule, adversarial_kind=config.adversarial,
+                             pixel_weight=config.pixel_weight, fidelity_weight=config.fidelity_weight,
+                             gan_weight=config.gan_weight, ema_decay=config.ema_decay,
+                             warmup_steps=config.warmup_steps)
+    steps = {adversarial: jax.jit(make_train_step(step_config, adversarial=adversarial),
+                                  in_shardings=(replicated, replicated, batch_sharding),
+                                  out_shardings=(replicated, replicated), donate_argnums=(0,))
+             for adversarial in (False, True)}
+    return Trainer(config=config, workdir=workdir, mesh=mesh, networks=networks, losses=losses, steps=steps,
+                   state=state, data_iterator=iter(dataset), eval_pairs=eval_pairs, batch_sharding=batch_sharding)
+
+
+def train_step(trainer: Trainer) -> dict:
+    """One step on the next batch; returns the step's metrics (device arrays)."""
+    adversarial = int(trainer.state.step) >= trainer.config.warmup_steps and trainer.config.gan_weight > 0
+    batch = trainer.global_batch(next(trainer.data_iterator))
+    trainer.state, metrics = trainer.steps[adversarial](trainer.state, trainer.losses, batch)
+    return metrics
+
+
+def _checkpoint_manager(trainer: Trainer):
+    import orbax.checkpoint as ocp
+    options = ocp.CheckpointManagerOptions(max_to_keep=trainer.config.keep_checkpoints, create=True)
+    return ocp.CheckpointManager((trainer.workdir / "checkpoints").absolute(), options=options)
+
+
+def _save(manager, trainer: Trainer) -> None:
+    import grain
+    import orbax.checkpoint as ocp
+    step = int(trainer.state.step)
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(trainer.state),
+                                               data=grain.checkpoint.CheckpointSave(trainer.data_iterator)))
+
+
+def _restore(manager, trainer: Trainer) -> int | None:
+    import grain
+    import orbax.checkpoint as ocp
+    step = manager.latest_step()
+    if step is None:
+        return None
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), trainer.state)
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(trainer.data_iterator)))
+    trainer.state = restored["state"]
+    return step
+
+
+def evaluate(trainer: Trainer, *, image_dir=None) -> dict:
+    """The EMA generator and bicubic on the held-out pairs (see :mod:`asym_jax.eval.sr`)."""
+    from asym_jax.eval.sr import evaluate_sr
+
+    apply = jax.jit(lambda params, lr: trainer.networks.g_apply(params, lr, None, False))
+    ema = trainer.state.g_ema
+
+    def upscale(lr_unit):
+        return np.asarray(apply(ema, jnp.asarray(lr_unit)[None]))[0]
+
+    result = evaluate_sr(upscale, trainer.eval_pairs, scale=trainer.config.scale,
+                         metric_names=list(trainer.config.eval_metrics), image_dir=image_dir)
+    return {"step": int(trainer.state.step), **result}
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _check_finite(history: list[tuple[int, dict]], manager, workdir) -> None:
+    for step, metrics in history:
+        if metrics["finite"] < 1.0:
+            bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+            kept = manager.latest_step()
+            where = (f"the last good checkpoint (step {kept}) is kept in {workdir / 'checkpoints'}"
+                     if kept is not None else "no checkpoint had been saved yet")
+            raise DivergedError(f"the loss became NaN or Inf at step {step} ({', '.join(bad)}); stopped, {where}. "
+                                "Lower the learning rates or set g_optimizer.clip_norm, then rerun the same command "
+                                "to resume")
+
+
+def run_job(config, workdir: str, *, devices=None) -> dict:
+    """Trains (or resumes) and evaluates; returns the final evaluation (also in ``<workdir>/eval/final.json``)."""
+    from clu import metric_writers
+
+    from asym_jax.eval.sr import format_panel
+
+    trainer = build(config, workdir, devices=devices)
+    workdir = trainer.workdir
+    primary = jax.process_index() == 0
+    manager = _checkpoint_manager(trainer)
+    resumed = _restore(manager, trainer)
+    writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=not primary)
+    if primary:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+    if resumed is None:
+        writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
+        print(f"training from scratch: {config.num_train_steps} steps, global batch {config.batch_size}, "
+              f"{len(trainer.mesh.devices.flat)} devices")
+    else:
+        print(f"resumed from the checkpoint at step {resumed} in {workdir / 'checkpoints'}")
+
+    step = int(trainer.state.step)
+    pending: list[tuple[int, dict]] = []
+    last_log_time, last_log_step, start_time, start_step = time.time(), step, time.time(), step
+    while step < config.num_train_steps:
+        metrics = train_step(trainer)
+        step += 1
+        pending.append((step, metrics))
+        checkpoint_now = step % config.checkpoint_every_steps == 0 or step == config.num_train_steps
+        if step % config.log_every_steps == 0 or checkpoint_now or step == config.num_train_steps:
+            history = [(s, {k: float(v) for k, v in jax.device_get(m).items()}) for s, m in pending]
+            pending.clear()
+            _check_finite(history, manager, workdir)
+            now = time.time()
+            rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
+            last_log_time, last_log_step = now, step
+            means = {k: float(np.mean([h[k] for _, h in history if k in h])) for k in history[-1][1] if k != "finite"}
+            writer.write_scalars(step, {**{f"train/{k}": v for k, v in means.items()}, "train/steps_per_sec": rate,
+                                        "train/images_per_sec": rate * config.batch_size})
+            eta = (config.num_train_steps - step) * (now - start_time) / max(step - start_step, 1)
+            shown = " ".join(f"{k} {means[k]:.4g}" for k in ("g_total", "pixel", "fidelity", "g_gan", "d_loss",
+                                                             "d_real", "d_fake") if k in means)
+            print(f"step {step}/{config.num_train_steps} | {rate:.2f} steps/s | ETA {_format_duration(eta)} | {shown}",
+                  flush=True)
+        if checkpoint_now:
+            _save(manager, trainer)
+        if step % config.eval_every_steps == 0 and step < config.num_train_steps:
+            result = evaluate(trainer)
+            _log_eval(writer, step, result, primary, workdir / "eval" / f"step_{step}.json")
+    manager.wait_until_finished()
+    result = evaluate(trainer, image_dir=workdir / "eval" / "images" if primary else None)
+    _log_eval(writer, step, result, primary, workdir / "eval" / "final.json")
+    if primary and config.log_images:
+        images = {}
+        for name, _, lr in trainer.eval_pairs[:config.log_images]:
+            sr = np.asarray(jax.jit(lambda p, x: trainer.networks.g_apply(p, x, None, False))(
+                trainer.state.g_ema, jnp.asarray(lr, jnp.float32)[None] / 255.0))
+            images[f"sr/{name}"] = np.clip(sr, 0, 1)
+        writer.write_images(step, images)
+    writer.flush()
+    print(format_panel(result))
+    print(f"wrote {workdir / 'eval' / 'final.json'}")
+    manager.close()
+    return result
+
+
+def _log_eval(writer, step, result, primary, path) -> None:
+    from asym_jax.eval.sr import format_panel, write_json
+    writer.write_scalars(step, {f"eval/{method}/{metric}": value for method, values in result["methods"].items()
+                                for metric, value in values.items()})
+    logging.info("evaluation at step %d:\n%s", step, format_panel(result))
+    if primary:
+        write_json(path, result)
+
