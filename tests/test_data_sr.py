@@ -159,7 +159,7 @@ def test_train_dataset_batches_state_and_shards(data_dir):
     assert first["hr"].shape == (3, 64, 64, 3) and first["lr"].shape == (3, 16, 16, 3)
     assert first["hr"].dtype == np.uint8
     state = iterator.get_state()
-    ahead = [next(iterator) for _ in range(4)]  # crosses an epoch boundary (10 images, 3 per batch)
+    ahead = [next(iterator) for _ in range(4)]  # crosses an epoch boundary (7 images, 3 per batch)
     iterator.set_state(state)
     for expected in ahead:
         got = next(iterator)
@@ -208,7 +208,7 @@ def test_data_info_cli_json(data_dir):
                           str(data_dir), "--json"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     info = json.loads(out.stdout)
-    assert info["num_examples"] == {"train": 10, "test": 2} and info["kind"] == "sr"
+    assert info["num_examples"] == {"train": 7, "test": 2} and info["kind"] == "sr"
     bad = subprocess.run([sys.executable, "-m", "asym_jax.data", "info", "--dataset", "live", "--data_dir",
                           str(data_dir)], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: live: not prepared")

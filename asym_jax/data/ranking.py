@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from asym_jax.data.iqa_sources import IQAItem, IQASpec
-from asym_jax.data.samples import DISTORTIONS, distort
-from asym_jax.data.sr_sources import sample_photo
+from asym_jax.data.samples import DISTORTIONS, distort, sample_photo
 
 __all__ = ["RANKING_IMAGES", "RANKING_SPEC", "CROP"]
 

@@ -12,27 +12,35 @@ import numpy as np
 
 from asym_jax.errors import InputError
 
-__all__ = ["DISTORTIONS", "SAMPLE_NAMES", "distort", "sample_image", "sample_pairs"]
+__all__ = ["DISTORTIONS", "SAMPLE_NAMES", "distort", "sample_image", "sample_pairs", "sample_photo"]
 
 # Natural photographs bundled with scikit-image (loader name in skimage.data).
 SAMPLE_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field",
                 "motorcycle_left", "camera")
 
 
-def sample_image(name: str) -> np.ndarray:
-    """Returns the sample photograph ``name`` as HWC float32 RGB in [0, 1]."""
+def sample_photo(name: str) -> np.ndarray:
+    """A photograph shipped in scikit-image's wheel, as HWC uint8 RGB (grey ones repeated to 3 channels);
+    ``motorcycle_left``/``motorcycle_right`` are the two views of its stereo pair."""
     import skimage.data
 
-    if name not in SAMPLE_NAMES:
-        raise InputError(f"unknown sample image {name!r}; known: {', '.join(SAMPLE_NAMES)}")
-    if name == "motorcycle_left":
-        image = skimage.data.stereo_motorcycle()[0]
+    if name in ("motorcycle_left", "motorcycle_right"):
+        image = skimage.data.stereo_motorcycle()[0 if name == "motorcycle_left" else 1]
+    elif name.startswith("_") or not callable(getattr(skimage.data, name, None)):
+        raise InputError(f"{name!r} is not a scikit-image photograph")
     else:
         image = getattr(skimage.data, name)()
     image = np.asarray(image)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
-    return image[..., :3].astype(np.float32) / 255.0
+    return np.ascontiguousarray(image[..., :3].astype(np.uint8))
+
+
+def sample_image(name: str) -> np.ndarray:
+    """Returns the sample photograph ``name`` (one of ``SAMPLE_NAMES``) as HWC float32 RGB in [0, 1]."""
+    if name not in SAMPLE_NAMES:
+        raise InputError(f"unknown sample image {name!r}; known: {', '.join(SAMPLE_NAMES)}")
+    return sample_photo(name).astype(np.float32) / 255.0
 
 
 def _gaussian_blur(image: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:

@@ -160,8 +160,8 @@ PERCEPTUAL_INFO = MetricInfo(
 
 
 def perceptual_loss(backbone: str = "vgg19", layers: Mapping[str, float] | Sequence[Any] | None = None,
-                    weights: str | Mapping[str, Any] = "imagenet", criterion: str = "l1", *, seed: int = 0, dtype: Any = jnp.float32,
-                    precision: Any = None) -> Loss:
+                    weights: str | Mapping[str, Any] = "imagenet", criterion: str = "l1", *, seed: int = 0,
+                    dtype: Any = jnp.float32, precision: Any = None) -> Loss:
     """The perceptual loss as a :class:`~asym_jax.metrics.Loss` pytree: ``loss(x, y) -> scalar`` (batch
     mean), ``loss.per_image(x, y) -> (N,)``. Its leaves are the trunk parameters, its options are static,
     so it can be passed to ``jax.jit`` as an argument; two losses built with the same options share one

@@ -86,8 +86,16 @@ def build_networks(config) -> Networks:
                     bool(getattr(discriminator, "frozen", False)))
 
 
-def init_variables(config, networks: Networks, key: jax.Array):
-    """(generator params, discriminator params, discriminator state), trunk weights loaded."""
+def discriminator_trunk_weights(config, networks: Networks) -> str | None:
+    """The discriminator trunk's ``weights`` argument (None without a backbone trunk); resolved at start-up."""
+    if networks.d_backbone is None:
+        return None
+    return trunk_weights(networks.d_backbone, config, f"discriminator {config.discriminator!r}")
+
+
+def init_variables(config, networks: Networks, key: jax.Array, d_weights: str | None):
+    """(generator params, discriminator params, discriminator state), the discriminator's trunk loaded
+    from ``d_weights`` (see :func:`discriminator_trunk_weights`)."""
     from asym_jax.weights.backbones import with_backbone
 
     g_key, d_key = jax.random.split(key)
@@ -99,8 +107,7 @@ def init_variables(config, networks: Networks, key: jax.Array):
     except ValueError as error:  # e.g. a VGG-style discriminator for another crop size
         raise ConfigError(f"discriminator {config.discriminator!r} on {config.hr_size}-px crops: {error}") from None
     if networks.d_backbone is not None:
-        weights = trunk_weights(networks.d_backbone, config, f"discriminator {config.discriminator!r}")
-        d_vars = with_backbone(d_vars, networks.d_backbone, weights, seed=config.seed)
+        d_vars = with_backbone(d_vars, networks.d_backbone, d_weights, seed=config.seed)
     d_vars = dict(d_vars)
     d_params = d_vars.pop("params")
     return g_vars["params"], d_params, d_vars

@@ -51,6 +51,8 @@ class Trainer:
     data_iterator: object
     eval_pairs: list
     batch_sharding: NamedSharding
+    upscale: object              # jitted (generator params, LR NHWC float32) -> SR, for evaluation
+    eval_metrics: dict           # bound evaluation metrics (weights loaded once)
 
     def global_batch(self, local: dict) -> dict:
         return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(x)),
@@ -60,12 +62,15 @@ class Trainer:
 def build(config, workdir, *, devices=None) -> Trainer:
     """Everything up to the first step; weights and data are checked before anything compiles."""
     from asym_jax.data import datasets, pipeline
+    from asym_jax.eval.sr import sr_metric_specs
+    from asym_jax.score import bind_metrics
 
     check_config(config)
     devices = jax.devices() if devices is None else devices
     if config.batch_size % len(devices):
         raise InputError(f"batch_size {config.batch_size} must be a multiple of the {len(devices)} devices")
     networks = setup.build_networks(config)
+    d_weights = setup.discriminator_trunk_weights(config, networks)
     losses = setup.build_losses(config)
     workdir = pathlib.Path(workdir)
 
@@ -87,7 +92,7 @@ def build(config, workdir, *, devices=None) -> Trainer:
 
     key = jax.random.PRNGKey(config.seed)
     init_key, state_key = jax.random.split(key)
-    g_params, d_params, d_state = setup.init_variables(config, networks, init_key)
+    g_params, d_params, d_state = setup.init_variables(config, networks, init_key, d_weights)
     g_tx, g_schedule = make_optimizer(config.g_optimizer, config.num_train_steps)
     d_tx, d_schedule = make_optimizer(config.d_optimizer, config.num_train_steps,
                                       frozen=setup.frozen_mask(networks, d_params))
@@ -106,8 +111,11 @@ def build(config, workdir, *, devices=None) -> Trainer:
                                   in_shardings=(replicated, replicated, batch_sharding),
                                   out_shardings=(replicated, replicated), donate_argnums=(0,))
              for adversarial in (False, True)}
+    upscale = jax.jit(lambda params, lr: networks.g_apply(params, lr, None, False))
+    eval_metrics = bind_metrics(list(sr_metric_specs(config.eval_metrics, config.scale).values()))
     return Trainer(config=config, workdir=workdir, mesh=mesh, networks=networks, losses=losses, steps=steps,
-                   state=state, data_iterator=iter(dataset), eval_pairs=eval_pairs, batch_sharding=batch_sharding)
+                   state=state, data_iterator=iter(dataset), eval_pairs=eval_pairs, batch_sharding=batch_sharding,
+                   upscale=upscale, eval_metrics=eval_metrics)
 
 
 def train_step(trainer: Trainer) -> dict:
@@ -149,14 +157,14 @@ def evaluate(trainer: Trainer, *, image_dir=None) -> dict:
     """The EMA generator and bicubic on the held-out pairs (see :mod:`asym_jax.eval.sr`)."""
     from asym_jax.eval.sr import evaluate_sr
 
-    apply = jax.jit(lambda params, lr: trainer.networks.g_apply(params, lr, None, False))
     ema = trainer.state.g_ema
 
     def upscale(lr_unit):
-        return np.asarray(apply(ema, jnp.asarray(lr_unit)[None]))[0]
+        return np.asarray(trainer.upscale(ema, jnp.asarray(lr_unit)[None]))[0]
 
     result = evaluate_sr(upscale, trainer.eval_pairs, scale=trainer.config.scale,
-                         metric_names=list(trainer.config.eval_metrics), image_dir=image_dir)
+                         metric_names=list(trainer.config.eval_metrics), bound=trainer.eval_metrics,
+                         image_dir=image_dir)
     return {"step": int(trainer.state.step), **result}
 
 
@@ -233,8 +241,7 @@ def run_job(config, workdir: str, *, devices=None) -> dict:
     if primary and config.log_images:
         images = {}
         for name, _, lr in trainer.eval_pairs[:config.log_images]:
-            sr = np.asarray(jax.jit(lambda p, x: trainer.networks.g_apply(p, x, None, False))(
-                trainer.state.g_ema, jnp.asarray(lr, jnp.float32)[None] / 255.0))
+            sr = np.asarray(trainer.upscale(trainer.state.g_ema, jnp.asarray(lr, jnp.float32)[None] / 255.0))
             images[f"sr/{name}"] = np.clip(sr, 0, 1)
         writer.write_images(step, images)
     writer.flush()

@@ -1,0 +1,42 @@
+"""SR with PatchGAN and a chosen fidelity loss: the study's fidelity-metric axis.
+
+    --config=configs/sr_fidelity.py:<fidelity>[,<preset>]
+
+fidelity:  dists (VGG-16, official alpha/beta), vgg16r (DISTS-style on a random VGG-16, "VGG-16-R"),
+           dists_resnet50 / dists_convnext / dists_dinov2 (DISTS-style on those trunks, uniform alpha/beta),
+           lpips (LPIPS-VGG v0.1), ssim, ms_ssim, l1 (pixel loss only)
+preset:    sample (default), paper, tiny
+"""
+
+from asym_jax.train.presets import sr_config
+
+FIDELITY = {
+    "dists": "dists",
+    "vgg16r": "dists_style:backbone=vgg16,weights=random,alpha_beta=uniform",
+    "dists_resnet50": "dists_style:backbone=resnet50,alpha_beta=uniform",
+    "dists_convnext": "dists_style:backbone=convnext_t,alpha_beta=uniform",
+    "dists_dinov2": "dists_style:backbone=dinov2_s14,alpha_beta=uniform",
+    "lpips": "lpips_vgg",
+    "ssim": "ssim",
+    "ms_ssim": "ms_ssim",
+    "l1": "l1",
+}
+
+
+def get_config(arg: str = "dists"):
+    name, _, preset = arg.partition(",")
+    if name not in FIDELITY:
+        raise ValueError(f"unknown fidelity {name!r}; known: {', '.join(FIDELITY)}")
+    config = sr_config(preset or "sample")
+    config.discriminator = "patchgan"
+    if (preset or "sample") in ("sample", "tiny"):
+        config.discriminator_options = {"ndf": 32 if (preset or "sample") == "sample" else 8, "n_layers": 2}
+    if name == "l1":
+        config.fidelity_weight = 0.0
+    else:
+        config.fidelity = FIDELITY[name]
+    if name == "ms_ssim" and config.hr_size < 176:
+        config.fidelity = "ms_ssim:num_scales=4" if config.hr_size >= 88 else "ssim"
+    if preset == "tiny":
+        config.init = "random"
+    return config
