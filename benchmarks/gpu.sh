@@ -1,14 +1,62 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (Python 3.12, JAX, Flax, Optax, Orbax, PyTorch CUDA, timm and transformers
-# preinstalled): installs the carried reference packages, prints the card, then the model and metric
-# tables (float32 and bf16), JAX vs PyTorch in the same run. Prepare with benchmarks/prepare_gpu.sh.
+# preinstalled): installs the carried packages, prints the card, then, within a wall-clock budget:
+#   train_bf16  benchmarks/train_step.py, both recipes, bf16, batch 16, LR 64, vs PyTorch eager + compile bf16
+#   train_fp32  the same in float32 (PyTorch eager fp32 (TF32 convolutions, its default) + compile fp32)
+#   remat_b32   the Real-ESRGAN recipe with --remat at batch 32 float32, vs PyTorch eager fp32 at batch 32
+#   models_fp32, models_bf16, metrics   the network and metric tables (benchmarks/models.py, metrics.py)
+#   loss_bf16   (not in the default TASKS) both recipes in bf16 with the fidelity loss's trunk in bf16 too
+#               (--loss_dtype same): the trainer runs it in float32, Precision.HIGHEST, whatever config.dtype
+# JAX vs PyTorch in the same run each time. Prepare with benchmarks/prepare_gpu.sh (here: wheels and the
+# TFDS sample set in .whl/), then run as one device call with `carry: [".whl"]`, e.g.
+#   bash benchmarks/gpu.sh                       (timeout_s 600: about 8 minutes of budget + installs)
+#   TASKS="train_bf16 models_bf16" BUDGET_S=300 bash benchmarks/gpu.sh
+# BUDGET_S (default 470) bounds the tasks together: each gets what is left (a task with less than its
+# minimum left is skipped, and train_step.py itself stops starting recipes near its end), so the whole
+# script ends within about BUDGET_S + 30 s. Timings on a GPU are compared only within one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+BUDGET_S=${BUDGET_S:-470}
+TASKS=${TASKS:-"train_bf16 train_fp32 remat_b32 models_fp32 models_bf16 metrics"}
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
 python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target /tmp/site .whl/basicsr-1.4.2.tar.gz
 export PYTHONPATH=/tmp/site:$PWD
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 benchmarks/models.py --lr 64 --batch 16 --repeats 10 2>&1 | grep -v -i warn
-python3 benchmarks/models.py --lr 64 --batch 16 --repeats 10 --dtype bfloat16 2>&1 | grep -v -i warn
-python3 benchmarks/metrics.py --batch 8 --size 256 --repeats 20 --random-trunks 2>&1 | grep -v -i warn
+SECONDS=0
+OUT_DIR=${OUT:-/tmp}
+DATA=.whl/tfds  # the embedded sample set, prepared by prepare_gpu.sh (writing it needs TensorFlow)
+
+# task MIN_SECONDS COMMAND...: runs COMMAND with the rest of the budget as its limit, or skips it.
+task() {
+  local need=$1 rest=$((BUDGET_S - SECONDS))
+  shift
+  if (( rest < need )); then
+    echo "# skipped (${rest} s of the ${BUDGET_S} s budget left, needs ${need} s): $*"
+    return 0
+  fi
+  echo "# [${SECONDS} s] $*"
+  timeout -k 20 "$rest" "$@" 2>&1 | grep -v -i warn || echo "# ended with status ${PIPESTATUS[0]}: $*"
+}
+
+train() {  # train MIN_SECONDS NAME ARGS...: benchmarks/train_step.py with its own budget and a JSON copy
+  local need=$1 name=$2
+  shift 2
+  task "$need" python3 benchmarks/train_step.py --data_dir "$DATA" --budget_s $((BUDGET_S - SECONDS - 15)) \
+    --json "$OUT_DIR/train_step_$name.json" "$@"
+}
+
+for t in $TASKS; do
+  case $t in
+    train_bf16) train 240 bf16 --batch 16 --lr_size 64 --dtype bfloat16 --steps 10 --torch --compile ;;
+    train_fp32) train 200 fp32 --batch 16 --lr_size 64 --dtype float32 --steps 10 --torch --compile ;;
+    remat_b32) train 120 remat_b32 --batch 32 --lr_size 64 --dtype float32 --steps 5 --remat --recipes realesrgan \
+                 --torch --torch_modes eager-fp32 ;;
+    loss_bf16) train 150 loss_bf16 --batch 16 --lr_size 64 --dtype bfloat16 --steps 10 --loss_dtype same ;;
+    models_fp32) task 60 python3 benchmarks/models.py --lr 64 --batch 16 --repeats 10 ;;
+    models_bf16) task 60 python3 benchmarks/models.py --lr 64 --batch 16 --repeats 10 --dtype bfloat16 ;;
+    metrics) task 60 python3 benchmarks/metrics.py --batch 8 --size 256 --repeats 20 --random-trunks ;;
+    *) echo "# unknown task $t" ;;
+  esac
+done
+echo "# gpu.sh: ${SECONDS} s after the installs"

