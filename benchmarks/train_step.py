@@ -24,9 +24,8 @@ What is timed (DESIGN.md section 6):
   measured; ``train_step`` still moves that host batch to the device every step. The pipeline's own rate is
   printed for reference. ``--feed pipeline`` times the steps on the live iterator instead.
 * **ours, jitted step alone**: the trainer's compiled step (``trainer.steps[True]``) called back to back on a
-  batch already on the device, without ``train_step``'s per-step host round trip (it reads
-  ``int(trainer.state.step)`` every step, which waits for the previous step) and host-to-device copy: the
-  gap between the two rows is the driver loop's overhead.
+  batch already on the device, without ``train_step``'s host-to-device copy of the batch: the gap
+  between the two rows is the driver loop's overhead.
 * **torch** (``--torch``): BasicSR 1.4.2's RRDBNet (23 blocks), UNetDiscriminatorSN (skip connections),
   ``PerceptualLoss`` (VGG-19 conv1_2 .1, conv2_2 .1, conv3_4 1, conv4_4 1, conv5_4 1, before ReLU,
   ImageNet input normalisation, L1) on torchvision's ``vgg19(weights=None)``, ``L1Loss``, ``GANLoss``

@@ -140,6 +140,9 @@ def build_losses(config):
             if name in _TRUNK_METRICS and "weights" not in options:
                 backbone = _TRUNK_METRICS[name] or options.get("backbone", "vgg16")
                 options["weights"] = trunk_weights(backbone, config, f"fidelity loss {config.fidelity!r}")
+            if name == "perceptual_vgg19" and config.dtype == "bfloat16":
+                options.setdefault("dtype", jnp.bfloat16)  # the VGG trunk in bf16, as PyTorch autocast runs it
+                options.setdefault("precision", "default")
             fidelity = get_loss(name, **options)
     except ConfigError:
         raise

@@ -53,6 +53,7 @@ class Trainer:
     batch_sharding: NamedSharding
     upscale: object              # jitted (generator params, LR NHWC float32) -> SR, for evaluation
     eval_metrics: dict           # bound evaluation metrics (weights loaded once)
+    step: int = 0                # host copy of state.step: reading the device value would wait for it
 
     def global_batch(self, local: dict) -> dict:
         return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(x)),
@@ -120,9 +121,10 @@ def build(config, workdir, *, devices=None) -> Trainer:
 
 def train_step(trainer: Trainer) -> dict:
     """One step on the next batch; returns the step's metrics (device arrays)."""
-    adversarial = int(trainer.state.step) >= trainer.config.warmup_steps and trainer.config.gan_weight > 0
+    adversarial = trainer.step >= trainer.config.warmup_steps and trainer.config.gan_weight > 0
     batch = trainer.global_batch(next(trainer.data_iterator))
     trainer.state, metrics = trainer.steps[adversarial](trainer.state, trainer.losses, batch)
+    trainer.step += 1
     return metrics
 
 
@@ -135,7 +137,7 @@ def _checkpoint_manager(trainer: Trainer):
 def _save(manager, trainer: Trainer) -> None:
     import grain
     import orbax.checkpoint as ocp
-    step = int(trainer.state.step)
+    step = trainer.step
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(trainer.state),
                                                data=grain.checkpoint.CheckpointSave(trainer.data_iterator)))
 
@@ -150,6 +152,7 @@ def _restore(manager, trainer: Trainer) -> int | None:
     restored = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(trainer.data_iterator)))
     trainer.state = restored["state"]
+    trainer.step = int(trainer.state.step)
     return step
 
 
@@ -208,7 +211,7 @@ def run_job(config, workdir: str, *, devices=None) -> dict:
     else:
         print(f"resumed from the checkpoint at step {resumed} in {workdir / 'checkpoints'}")
 
-    step = int(trainer.state.step)
+    step = trainer.step
     pending: list[tuple[int, dict]] = []
     last_log_time, last_log_step, start_time, start_step = time.time(), step, time.time(), step
     while step < config.num_train_steps:
