@@ -239,20 +239,27 @@ def run_job(config, workdir: str, *, devices=None) -> dict:
         if step % config.eval_every_steps == 0 and step < config.num_train_steps:
             result = evaluate(trainer)
             _log_eval(writer, step, result, primary, workdir / "eval" / f"step_{step}.json")
+            _log_images(writer, trainer, primary)
     manager.wait_until_finished()
     result = evaluate(trainer, image_dir=workdir / "eval" / "images" if primary else None)
     _log_eval(writer, step, result, primary, workdir / "eval" / "final.json")
-    if primary and config.log_images:
-        images = {}
-        for name, _, lr in trainer.eval_pairs[:config.log_images]:
-            sr = np.asarray(trainer.upscale(trainer.state.g_ema, jnp.asarray(lr, jnp.float32)[None] / 255.0))
-            images[f"sr/{name}"] = np.clip(sr, 0, 1)
-        writer.write_images(step, images)
+    _log_images(writer, trainer, primary)
     writer.flush()
     print(format_panel(result))
     print(f"wrote {workdir / 'eval' / 'final.json'}")
     manager.close()
     return result
+
+
+def _log_images(writer, trainer: Trainer, primary: bool) -> None:
+    """The EMA generator's SR of the first ``log_images`` held-out images, to TensorBoard."""
+    if not (primary and trainer.config.log_images):
+        return
+    images = {}
+    for name, _, lr in trainer.eval_pairs[:trainer.config.log_images]:
+        sr = np.asarray(trainer.upscale(trainer.state.g_ema, jnp.asarray(lr, jnp.float32)[None] / 255.0))
+        images[f"sr/{name}"] = np.clip(sr, 0, 1)
+    writer.write_images(trainer.step, images)
 
 
 def _log_eval(writer, step, result, primary, path) -> None:
