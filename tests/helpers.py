@@ -95,6 +95,20 @@ def dists_reference(torch, trunk_params, alpha=None, beta=None):
     return model
 
 
+def basicsr_root():
+    """Folder of the installed ``basicsr`` package files, or None; found from the installed distribution,
+    so it works after :func:`basicsr_arch` has put stand-in ``basicsr`` modules into ``sys.modules``."""
+    import importlib.metadata
+    import pathlib
+
+    try:
+        distribution = importlib.metadata.distribution("basicsr")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    root = pathlib.Path(distribution.locate_file("basicsr"))
+    return root if root.is_dir() else None
+
+
 def basicsr_arch(name: str):
     """Imports ``basicsr.archs.<name>`` from the installed BasicSR 1.4.2 files without running the
     package's ``__init__`` (broken on current torchvision): the registry, the logger and the compiled
@@ -102,16 +116,14 @@ def basicsr_arch(name: str):
     import importlib
     import importlib.util
     import logging
-    import pathlib
     import sys
     import types
 
     torch = import_torch()
     if "basicsr.archs" not in sys.modules:
-        spec = importlib.util.find_spec("basicsr")
-        if spec is None:
+        root = basicsr_root()
+        if root is None:
             raise ImportError("BasicSR is not installed: pip install --no-deps --no-build-isolation basicsr==1.4.2")
-        root = pathlib.Path(list(spec.submodule_search_locations)[0])
 
         class Registry:
             def register(self, obj=None, suffix=None):

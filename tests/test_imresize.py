@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import pathlib
 import subprocess
 import sys
 
@@ -23,10 +22,12 @@ PHOTOS = ("astronaut", "coffee", "chelsea")
 def oracle(torch):
     """BasicSR 1.4.2's ``utils/matlab_functions.py`` loaded by path (it only imports math, numpy and
     torch), so that ``basicsr/__init__`` (broken on current torchvision) never runs."""
-    spec = importlib.util.find_spec("basicsr")
-    if spec is None:
-        pytest.skip("BasicSR is not installed: pip install --no-deps --no-build-isolation basicsr==1.4.2")
-    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "utils" / "matlab_functions.py"
+    from helpers import basicsr_root
+
+    root = basicsr_root()
+    if root is None:
+        pytest.fail("BasicSR is not installed: pip install --no-deps --no-build-isolation basicsr==1.4.2")
+    path = root / "utils" / "matlab_functions.py"
     module_spec = importlib.util.spec_from_file_location("_basicsr_matlab_functions", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
