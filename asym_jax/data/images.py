@@ -9,7 +9,7 @@ import numpy as np
 
 from asym_jax.errors import InputError
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "list_images", "read_image"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageReadError", "list_images", "read_image", "to_uint8"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -62,3 +62,8 @@ def list_images(folder: str | os.PathLike) -> tuple[list[pathlib.Path], list[pat
     entries = sorted(folder.iterdir())
     images = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     return images, [p for p in entries if p not in images]
+
+
+def to_uint8(image) -> np.ndarray:
+    """[0, 1] floats -> 8-bit values as a saved PNG holds them (clipped, rounded half to even)."""
+    return np.round(np.clip(np.asarray(image), 0.0, 1.0) * 255.0).astype(np.uint8)

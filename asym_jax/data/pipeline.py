@@ -22,6 +22,7 @@ import grain
 import numpy as np
 
 from asym_jax.data.files import DatasetError
+from asym_jax.data.images import to_uint8
 from asym_jax.data.imresize import bicubic_lr, mod_crop
 
 __all__ = ["CONTEXT", "SRCrop", "lr_for_crop", "sr_eval_pairs", "sr_train_dataset"]
@@ -39,7 +40,7 @@ def lr_for_crop(hr: np.ndarray, top: int, left: int, size: int, scale: int) -> t
     region = hr[t0:t1, l0:l1].astype(np.float32) / 255.0
     lr = bicubic_lr(region, scale)
     lt, ll, ls = (top - t0) // scale, (left - l0) // scale, size // scale
-    lr = np.round(lr[lt:lt + ls, ll:ll + ls] * 255.0).astype(np.uint8)
+    lr = to_uint8(lr[lt:lt + ls, ll:ll + ls])
     return hr[top:top + size, left:left + size], lr
 
 
@@ -127,5 +128,5 @@ def sr_eval_pairs(source, scale: int, *, limit: int | None = None):
                 raise DatasetError(f"image {name}: released LR is {lr.shape[0]} x {lr.shape[1]}, expected "
                                    f"{hr.shape[0] // scale} x {hr.shape[1] // scale} for x{scale}")
         else:
-            lr = np.round(bicubic_lr(hr.astype(np.float32) / 255.0, scale) * 255.0).astype(np.uint8)
+            lr = to_uint8(bicubic_lr(hr.astype(np.float32) / 255.0, scale))
         yield name, hr, lr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from asym_jax.data.images import to_uint8
 from asym_jax.data.iqa_sources import IQAItem, IQASpec
 from asym_jax.data.samples import DISTORTIONS, distort, sample_photo
 
@@ -33,7 +34,7 @@ def read_ranking(manual_dir=None) -> list[IQAItem]:
         for kind in DISTORTIONS:
             for level in range(5):
                 seed = 1000 * RANKING_IMAGES.index(name) + 10 * list(DISTORTIONS).index(kind) + level
-                dist = np.round(distort(ref_float, kind, level, seed=seed) * 255.0).astype(np.uint8)
+                dist = to_uint8(distort(ref_float, kind, level, seed=seed))
                 items.append(IQAItem(name=f"{name}_{kind}_{level + 1}.png", dist=dist, ref=ref, score=float(5 - level),
                                      ref_id=name, distortion=kind, level=level + 1))
     return items

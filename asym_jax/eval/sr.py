@@ -31,10 +31,6 @@ def sr_metric_specs(names: Sequence[str], scale: int) -> dict[str, str]:
     return specs
 
 
-def _to_8bit(image: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
                 *, scale: int, metric_names: Sequence[str], bound: dict | None = None,
                 image_dir: str | os.PathLike | None = None) -> dict:
@@ -43,6 +39,7 @@ def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tup
     Returns ``{"methods": {"bicubic": {metric: mean}, "model": {...}}, "images": [...per image rows]}``;
     with ``image_dir``, writes ``<name>_sr.png`` and ``<name>_bicubic.png`` there.
     """
+    from asym_jax.data.images import to_uint8
     from asym_jax.data.imresize import imresize
     from asym_jax.score import bind_metrics, score_pairs
 
@@ -52,8 +49,8 @@ def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tup
     names = []
     for name, hr, lr in pairs:
         lr_unit = lr.astype(np.float32) / 255.0
-        sr = _to_8bit(np.asarray(upscale(lr_unit)))
-        bicubic = _to_8bit(imresize(lr_unit, float(scale)))
+        sr = to_uint8(np.asarray(upscale(lr_unit)))
+        bicubic = to_uint8(imresize(lr_unit, float(scale)))
         if sr.shape != hr.shape:
             raise ValueError(f"{name}: the generator made {sr.shape} from LR {lr.shape}; HR is {hr.shape}")
         names.append(name)
