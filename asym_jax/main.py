@@ -2,6 +2,9 @@
 
 ``config.job`` selects what runs: ``sr_gan`` (the super-resolution trainer, ``configs/sr_*.py``) and
 ``score`` (the metric library on image pairs, ``configs/score.py``).
+
+Exit status: 0 done; 2 bad input (config, data, weights; one line ``error: ...``); 3 the training
+diverged (NaN/Inf loss; the last good checkpoint is kept); 1 anything else (a bug: with its traceback).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import pathlib
+import re
 import sys
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -24,14 +28,47 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 
 
 def _jobs():
-    from asym_jax import score
+    from asym_jax.eval import score_job
     from asym_jax.train import sr_gan
-    return {"score": score.run_job, "sr_gan": sr_gan.run_job}
+    return {"score": score_job.run_job, "sr_gan": sr_gan.run_job}
 
 
-def default_workdir(job: str) -> str:
+EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
+
+
+def _fail(message: str, status: int = EXIT_BAD_INPUT) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def resolve_workdir(workdir: str | None, job: str, process_count: int) -> str:
+    """``--workdir``, or a new ``runs/<job>-<timestamp>`` on one host; several hosts must share one folder,
+    so there it is required (each host's own timestamp would differ)."""
+    if workdir:
+        return workdir
+    if process_count > 1:
+        raise app.UsageError(f"--workdir is required on {process_count} hosts: every host must write to the same "
+                             "folder (a shared file system or gs://)")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return str(pathlib.Path("runs") / f"{job}-{stamp}")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with one line and status 2 for a ``--config.FIELD=`` override of a renamed or
+    unknown field (the locked config refuses it)."""
+    from asym_jax.train.config import RENAMED, renamed_message
+
+    for arg in argv[1:]:
+        match = re.match(r"--config\.([A-Za-z_][A-Za-z0-9_]*)", arg)
+        if match and match.group(1) in RENAMED:
+            _fail(renamed_message(match.group(1)))
+    try:
+        return app.parse_flags_with_usage(argv)
+    except (AttributeError, KeyError) as error:  # ml_collections: the override names no field of the config
+        field = str(error).strip("\"'")
+        flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and a.split("=")[0].endswith(f".{field}")),
+                    f"--config.{field}")
+        _fail(f"{flag}: the config has no such field (an override cannot add one)")
 
 
 def main(argv) -> None:
@@ -49,18 +86,21 @@ def main(argv) -> None:
     jobs = _jobs()
     if config.job not in jobs:
         raise app.UsageError(f"unknown job {config.job!r}; available: {', '.join(sorted(jobs))}")
-    workdir = _WORKDIR.value or default_workdir(config.job)
+    workdir = resolve_workdir(_WORKDIR.value, config.job, jax.process_count())
     logging.info("JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
     print(f"job {config.job}, workdir {workdir}")
     from asym_jax.errors import InputError
+    from asym_jax.train.sr_gan import DivergedError
     from asym_jax.weights.assets import AssetError
     try:
         jobs[config.job](config, workdir)
     except (InputError, AssetError) as error:
         logging.error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(error))
+    except DivergedError as error:
+        logging.error("%s", error)
+        _fail(str(error), EXIT_DIVERGED)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

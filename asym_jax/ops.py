@@ -14,7 +14,18 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
-__all__ = ["correlate1d", "safe_sqrt"]
+__all__ = ["correlate1d", "highest_precision", "safe_sqrt"]
+
+
+def highest_precision(fn):
+    """``fn`` traced under ``jax.default_matmul_precision("highest")``: every matmul and convolution that
+    does not set its own precision runs in full float32 (no TF32 or bf16 passes on GPU/TPU). Wrap a
+    function before ``jax.jit`` to make every reported number independent of the accelerator's defaults."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with jax.default_matmul_precision("highest"):
+            return fn(*args, **kwargs)
+    return wrapped
 
 
 def _slice_sum(x: jax.Array, taps: tuple[float, ...], axis: int, stride: int, out_len: int) -> jax.Array:

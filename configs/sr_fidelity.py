@@ -6,6 +6,11 @@ fidelity:  dists (VGG-16, official alpha/beta), vgg16r (DISTS-style on a random 
            dists_resnet50 / dists_convnext / dists_dinov2 (DISTS-style on those trunks, uniform alpha/beta),
            lpips (LPIPS-VGG v0.1), ssim, ms_ssim, l1 (pixel loss only)
 preset:    sample (default), paper, tiny
+
+The fidelity trunk's weights are what the spec says: ImageNet by default (offline for VGG-16; the other
+trunks are read from ``<weights_dir>/<backbone>``, made by ``python -m asym_jax.weights convert``), or
+``weights=random`` (seeded from the run's seed unless the spec gives ``seed=``), e.g.
+``--config.fidelity=dists_style:backbone=resnet50,weights=random,alpha_beta=uniform``.
 """
 
 from asym_jax.train.presets import sr_config
@@ -23,6 +28,9 @@ FIDELITY = {
 }
 
 
+_NOT_OFFLINE = ("dists_resnet50", "dists_convnext", "dists_dinov2")
+
+
 def get_config(arg: str = "dists"):
     name, _, preset = arg.partition(",")
     if name not in FIDELITY:
@@ -37,6 +45,6 @@ def get_config(arg: str = "dists"):
         config.fidelity = FIDELITY[name]
     if name == "ms_ssim" and config.hr_size < 176:
         config.fidelity = "ms_ssim:num_scales=4" if config.hr_size >= 88 else "ssim"
-    if preset == "tiny":
-        config.init = "random"
+    if preset == "tiny" and name in _NOT_OFFLINE:
+        config.fidelity += ",weights=random"  # tests: those trunks have no offline ImageNet weights
     return config

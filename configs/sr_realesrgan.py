@@ -5,8 +5,8 @@ degradations are not part of this study.)
 
 Presets: ``:paper`` (the recipe on DF2K, batch 16), ``:sample`` (default; a small RRDBNet on the embedded
 photographs), ``:tiny``. VGG-19 ImageNet weights do not install offline: convert torchvision's
-vgg19-dcbb9e9d.pth into ``weights/vgg19`` (the error message gives the command) or use
-``--config.init=random``.
+vgg19-dcbb9e9d.pth into ``weights/vgg19`` (the error message gives the command) or use a seeded random
+trunk with ``--config.fidelity=perceptual_vgg19:weights=random``.
 """
 
 import ml_collections
@@ -28,5 +28,5 @@ def get_config(preset: str = "sample"):
     else:
         config.discriminator_options = {"num_feat": 32 if preset == "sample" else 8}
     if preset == "tiny":
-        config.init = "random"
+        config.fidelity = "perceptual_vgg19:weights=random"
     return config

@@ -1,10 +1,21 @@
-"""Test set-up: 8 forced CPU devices, quiet TensorFlow, the PyTorch oracles and sample images."""
+"""Test set-up: 8 forced CPU devices, quiet TensorFlow, a compilation cache for the session, the PyTorch
+oracles and sample images."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+# One persistent XLA cache per test session, shared with the subprocesses the tests start (a killed and
+# resumed run compiles the same programs three times): it only skips repeated compilations of identical
+# programs, and it is new for every session.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="asym_jax_test_xla_cache_")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

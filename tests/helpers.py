@@ -8,9 +8,29 @@ unavailable. On a machine where torchvision imports normally, nothing is changed
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import pathlib
 
 import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(file: str, arg: str | None = None):
+    """``configs/<file>``'s ``get_config(arg)``, loaded by path as ``main`` loads it."""
+    spec = importlib.util.spec_from_file_location("config_under_test", ROOT / "configs" / file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg is not None else module.get_config()
+
+
+def tiny(config, data_dir, **overrides):
+    """``config`` reading the session's TFDS ``data_dir``, with ``overrides`` set."""
+    config.data_dir = str(data_dir)
+    for key, value in overrides.items():
+        config[key] = value
+    return config
 
 
 def to_torch(torch, x: np.ndarray):
@@ -27,6 +47,29 @@ def assert_close(actual, expected, *, rtol=1e-4, atol=0.0, what=""):
     assert np.all(err <= bound), (
         f"{what}: max abs err {err.max():.3g}, max rel err {(err / np.maximum(np.abs(expected), 1e-30)).max():.3g}; "
         f"worst: {actual.flat[worst]!r} vs {expected.flat[worst]!r}")
+
+
+def _dots_and_convs(jaxpr):
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("dot_general", "conv_general_dilated"):
+            yield eqn
+        for value in eqn.params.values():
+            for sub in (value if isinstance(value, (list, tuple)) else [value]):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from _dots_and_convs(inner)
+
+
+def assert_float32_highest(closed_jaxpr, what: str) -> None:
+    """Every matmul and convolution of ``closed_jaxpr`` (nested programs included) takes float32 operands
+    at ``Precision.HIGHEST``."""
+    import jax
+    found = list(_dots_and_convs(closed_jaxpr.jaxpr))
+    assert found, f"{what}: no matmul or convolution found"
+    for eqn in found:
+        precision = eqn.params["precision"]
+        assert precision is not None and all(p == jax.lax.Precision.HIGHEST for p in precision), (what, eqn)
+        assert all(str(v.aval.dtype) == "float32" for v in eqn.invars), (what, eqn)
 
 
 def import_torch():

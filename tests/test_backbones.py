@@ -258,6 +258,7 @@ def test_every_backbone_builds_with_random_weights():
         spec = backbones.get(name)
         variables = backbone_variables(name, "random", seed=0)
         size = spec.multiple * -(-64 // spec.multiple)
-        out = spec.build().apply(variables, jnp.zeros((1, size, size, 3)))
+        # Every backbone takes a precision (the deep metrics run float32 at HIGHEST on any of them).
+        out = spec.build(precision=jax.lax.Precision.HIGHEST).apply(variables, jnp.zeros((1, size, size, 3)))
         assert set(out) == set(spec.default_taps)
         assert [out[t].shape[-1] for t in spec.default_taps] == spec.channels(spec.default_taps), name

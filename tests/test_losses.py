@@ -160,8 +160,9 @@ def test_gan_losses_under_jit_and_batch_shapes():
 
 @pytest.fixture(scope="module")
 def basicsr_perceptual(torch, tmp_path_factory):
-    """BasicSR's PerceptualLoss (Real-ESRGAN settings) around a seeded random torchvision VGG-19, and the
-    same weights saved as a torchvision checkpoint file (which our loss converts)."""
+    """BasicSR's PerceptualLoss (Real-ESRGAN settings) around a seeded random torchvision VGG-19, the same
+    weights saved as a torchvision checkpoint file (which our loss converts), and a maker of the reference
+    with another criterion."""
     import torchvision
 
     basic_loss = _basicsr_loss_module("basic_loss")
@@ -174,17 +175,21 @@ def basicsr_perceptual(torch, tmp_path_factory):
                 module.bias.normal_(0.0, 0.05)  # torchvision initialises biases to 0: make the copy visible
     path = tmp_path_factory.mktemp("vgg19") / "vgg19_random.pth"
     torch.save(net.state_dict(), path)
-    original = vgg_arch.vgg
-    # VGGFeatureExtractor calls vgg.vgg19(pretrained=True) (a download, and an argument torchvision removed).
-    vgg_arch.vgg = types.SimpleNamespace(vgg19=lambda *args, **kwargs: net)
-    try:
-        layers = dict(losses.REAL_ESRGAN_LAYERS)
-        reference = basic_loss.PerceptualLoss(layers, vgg_type="vgg19", use_input_norm=True, range_norm=False,
-                                              perceptual_weight=1.0, style_weight=0.0, criterion="l1").eval()
-    finally:
-        vgg_arch.vgg = original
+
+    def make(criterion):
+        original = vgg_arch.vgg
+        # VGGFeatureExtractor calls vgg.vgg19(pretrained=True) (a download, and an argument torchvision removed).
+        vgg_arch.vgg = types.SimpleNamespace(vgg19=lambda *args, **kwargs: net)
+        try:
+            layers = dict(losses.REAL_ESRGAN_LAYERS)
+            return basic_loss.PerceptualLoss(layers, vgg_type="vgg19", use_input_norm=True, range_norm=False,
+                                             perceptual_weight=1.0, style_weight=0.0, criterion=criterion).eval()
+        finally:
+            vgg_arch.vgg = original
+
+    reference = make("l1")
     assert len(reference.vgg.vgg_net) == 35  # conv1_1 .. conv5_4: pool5 and the classifier are not used
-    return reference, str(path)
+    return reference, str(path), make
 
 
 def _images(shape=(2, 64, 64, 3)):
@@ -195,7 +200,13 @@ def _images(shape=(2, 64, 64, 3)):
 
 
 def test_perceptual_vgg19_equals_basicsr(torch, basicsr_perceptual):
-    reference, path = basicsr_perceptual
+    """Values equal BasicSR's; the feature extractor's backward pass equals torch's exactly (a vector-Jacobian
+    product with random cotangents on every tap). L1's own gradient is sign(difference): where a feature
+    difference is within float rounding of 0, oneDNN and XLA may take opposite signs (it depends on the
+    CPU's kernels), so the whole loss's input gradient is compared in norm, to 1%."""
+    from asym_jax.losses.perceptual import _module
+
+    reference, path, _ = basicsr_perceptual
     x, y = _images()
     tx = to_torch(torch, x).requires_grad_(True)
     expected, style = reference(tx, to_torch(torch, y))
@@ -206,10 +217,21 @@ def test_perceptual_vgg19_equals_basicsr(torch, basicsr_perceptual):
     loss = losses.get_loss("perceptual_vgg19", weights=path)  # torchvision checkpoint -> our VGG-19
     value, (grad_x, grad_y) = jax.jit(jax.value_and_grad(lambda l, x, y: l(x, y), argnums=(1, 2)))(loss, x, y)
     assert_close(value, float(expected.detach()), rtol=1e-4, what="perceptual loss")
-    scale = np.abs(expected_grad).max()
-    assert_close(grad_x, expected_grad, rtol=1e-3, atol=1e-3 * scale, what="perceptual d/dx")
-    assert np.linalg.norm(grad_x - expected_grad) < 1e-4 * np.linalg.norm(expected_grad)
+    assert np.linalg.norm(grad_x - expected_grad) < 1e-2 * np.linalg.norm(expected_grad)
     assert not np.any(grad_y)  # the target is detached, as BasicSR's gt.detach()
+
+    # The smooth part, exactly: d/dx sum_l <c_l, phi_l(x)> for random cotangents c_l.
+    _, module = _module("vgg19", losses.REAL_ESRGAN_LAYERS, jnp.float32, None)
+    feats = module.apply(loss.metric.params, x)
+    rng = np.random.default_rng(1)
+    cotangents = {tap: rng.standard_normal(np.shape(f)).astype(np.float32) for tap, f in feats.items()}
+    tx = to_torch(torch, x).requires_grad_(True)
+    torch_feats = reference.vgg(tx)
+    sum(torch.sum(torch_feats[tap] * to_torch(torch, c)) for tap, c in cotangents.items()).backward()
+    vjp = jax.grad(lambda x: sum(jnp.sum(module.apply(loss.metric.params, x)[tap] * c)
+                                 for tap, c in cotangents.items()))(x)
+    torch_vjp = np.transpose(tx.grad.numpy(), (0, 2, 3, 1))
+    assert_close(vjp, torch_vjp, rtol=1e-3, atol=1e-4 * np.abs(torch_vjp).max(), what="feature VJP")
 
     # Per-image values average to the BasicSR batch value; identical images give 0.
     per_image = loss.per_image(x, y)
@@ -256,7 +278,8 @@ def test_perceptual_loss_is_a_pytree_for_jit(basicsr_perceptual):
 def test_get_loss_names_and_errors():
     names = losses.loss_names()
     assert "perceptual_vgg19" in names and set(metrics.names()) <= set(names)
-    assert losses.get_loss("ssim") == metrics.as_loss("ssim")
+    ours, theirs = losses.get_loss("ssim"), metrics.as_loss("ssim")  # losses compare by identity: compare contents
+    assert (ours.metric.info, ours.metric.options) == (theirs.metric.info, theirs.metric.options)
     assert dict(losses.get_loss("l1").metric.options) == {}
     with pytest.raises(InputError, match="unknown loss 'perceptual'; known: .*lpips_vgg.*perceptual_vgg19"):
         losses.get_loss("perceptual")

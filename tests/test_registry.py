@@ -93,3 +93,26 @@ def test_inputs_are_checked():
         metrics.psnr(x.astype(jnp.uint8), x.astype(jnp.uint8))
     bf16 = metrics.psnr(x.astype(jnp.bfloat16), x.astype(jnp.bfloat16) + 0.5)
     assert bf16.dtype == jnp.float32
+
+
+def test_metrics_and_losses_run_directly_under_jit_and_as_pytree_arguments():
+    """``metric(x, y)``, ``jax.jit(metric)(x, y)`` and ``jax.jit(f)(metric, x, y)`` give the same numbers, for
+    a deep metric (weights in the pytree), a structural one and a loss."""
+    x, y = _pair((2, 48, 48, 3))
+    for fn in (metrics.get("dists"), metrics.get("ssim"), metrics.as_loss("lpips_alex")):
+        direct = fn(x, y)
+        np.testing.assert_allclose(jax.jit(fn)(x, y), direct, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(jax.jit(lambda m, a, b: m(a, b))(fn, x, y), direct, rtol=1e-5, atol=1e-7)
+
+
+def test_specs_parse_format_and_bind():
+    name, options = metrics.parse_spec("dists_style:backbone=resnet50,weights=random,seed=3,alpha_beta=uniform")
+    assert (name, options) == ("dists_style", {"backbone": "resnet50", "weights": "random", "seed": 3,
+                                               "alpha_beta": "uniform"})
+    assert metrics.parse_spec(metrics.format_spec(name, options)) == (name, options)
+    assert metrics.format_spec("ssim", {}) == "ssim"
+    for bad in ("ssim:crop", "", "ssim:=3"):
+        with pytest.raises(ValueError):
+            metrics.parse_spec(bad)
+    assert metrics.from_spec("ms_ssim:num_scales=4").options == (("num_scales", 4),)
+    assert metrics.from_spec("lpips_alex").trunk == "alexnet" and metrics.from_spec("psnr").trunk is None

@@ -8,14 +8,13 @@ baseline is MATLAB ``imresize`` up-scaling of the same LR input.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["evaluate_sr", "format_panel", "sr_metric_specs", "write_json"]
+__all__ = ["evaluate_sr", "format_panel", "sr_metric_specs"]
 
 
 def sr_metric_specs(names: Sequence[str], scale: int) -> dict[str, str]:
@@ -41,7 +40,7 @@ def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tup
     """
     from asym_jax.data.images import to_uint8
     from asym_jax.data.imresize import imresize
-    from asym_jax.score import bind_metrics, score_pairs
+    from asym_jax.eval.scoring import bind_metrics, score_pairs
 
     specs = sr_metric_specs(metric_names, scale)
     bound = bind_metrics(list(specs.values())) if bound is None else bound
@@ -86,12 +85,3 @@ def format_panel(result: dict) -> str:
     for method, values in methods.items():
         lines.append(f"{method:<10}" + "".join(f"{values[m]:>12.4f}" for m in metrics))
     return "\n".join(lines)
-
-
-def write_json(path: str | os.PathLike, payload: dict) -> None:
-    """Writes JSON atomically (temporary file, then rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)

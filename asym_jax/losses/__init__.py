@@ -5,10 +5,10 @@
 from asym_jax.losses.adversarial import KINDS, discriminator_loss, generator_loss
 from asym_jax.losses.perceptual import (CRITERIA, PERCEPTUAL_INFO, REAL_ESRGAN_LAYERS, perceptual, perceptual_loss,
                                         perceptual_params)
-from asym_jax.losses.registry import get_loss, loss_names
+from asym_jax.losses.registry import get_loss, loss_names, loss_trunk
 from asym_jax.metrics.registry import Loss
 
 __all__ = [
     "CRITERIA", "KINDS", "Loss", "PERCEPTUAL_INFO", "REAL_ESRGAN_LAYERS", "discriminator_loss", "generator_loss",
-    "get_loss", "loss_names", "perceptual", "perceptual_loss", "perceptual_params",
+    "get_loss", "loss_names", "loss_trunk", "perceptual", "perceptual_loss", "perceptual_params",
 ]

@@ -31,7 +31,7 @@ from asym_jax.errors import InputError
 from asym_jax.metrics.common import check_pair
 from asym_jax.metrics.registry import Loss, Metric, MetricInfo
 from asym_jax.models import backbones
-from asym_jax.weights.backbones import backbone_variables
+from asym_jax.weights.trunks import backbone_variables
 
 __all__ = ["CRITERIA", "PERCEPTUAL_INFO", "REAL_ESRGAN_LAYERS", "perceptual", "perceptual_loss", "perceptual_params"]
 
@@ -156,7 +156,7 @@ PERCEPTUAL_INFO = MetricInfo(
     "BasicSR 1.4.2 PerceptualLoss (VGGFeatureExtractor, use_input_norm=True, range_norm=False, criterion 'l1'); "
     "Real-ESRGAN x4plus: VGG-19 conv1_2..conv5_4 before ReLU, weights (0.1, 0.1, 1, 1, 1)",
     load_params=perceptual_params, param_options=("backbone", "weights", "seed"),
-    loss_form="sum_l w_l mean|phi_l(x) - phi_l(y)|")
+    loss_form="sum_l w_l mean|phi_l(x) - phi_l(y)|", trunk=lambda options: options.get("backbone", "vgg19"))
 
 
 def perceptual_loss(backbone: str = "vgg19", layers: Mapping[str, float] | Sequence[Any] | None = None,

@@ -10,14 +10,14 @@ adversarial objectives act on discriminator logits, not on image pairs, and live
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from asym_jax import metrics
 from asym_jax.errors import InputError
 from asym_jax.losses.perceptual import perceptual_loss
 from asym_jax.metrics.registry import Loss
 
-__all__ = ["get_loss", "loss_names"]
+__all__ = ["get_loss", "loss_names", "loss_trunk"]
 
 _PERCEPTUAL = {"perceptual_vgg19": "vgg19"}
 
@@ -25,6 +25,18 @@ _PERCEPTUAL = {"perceptual_vgg19": "vgg19"}
 def loss_names() -> list[str]:
     """Names :func:`get_loss` accepts."""
     return sorted([n for n in metrics.names() if metrics.info(n).differentiable] + list(_PERCEPTUAL))
+
+
+def loss_trunk(name: str, options: Mapping[str, Any]) -> tuple[str, bool] | None:
+    """``(backbone, configurable)`` of the feature network loss ``name`` would hold with ``options``
+    (``None`` for losses without one), known before any weights load; ``configurable`` says whether the
+    loss takes ``weights`` (and ``seed``) options for that trunk."""
+    if name in _PERCEPTUAL:
+        return _PERCEPTUAL[name], True
+    meta = metrics.info(name)
+    if meta.trunk is None:
+        return None
+    return meta.trunk({**meta.defaults, **options}), "weights" in meta.param_options
 
 
 def get_loss(name: str, **options: Any) -> Loss:

@@ -32,16 +32,19 @@ from asym_jax.metrics.common import check_pair
 from asym_jax.ops import safe_sqrt
 from asym_jax.models import backbones
 from asym_jax.weights.assets import resolve
-from asym_jax.weights.backbones import backbone_variables
+from asym_jax.weights.trunks import backbone_variables
 from asym_jax.weights.npz import load_npz
 
-__all__ = ["dists", "dists_params", "dists_style", "dists_style_params", "lpips", "lpips_params"]
+__all__ = ["LPIPS_BACKBONE", "dists", "dists_params", "dists_style", "dists_style_params", "lpips", "lpips_params"]
 
 Params = Any
 
-_LPIPS_BACKBONE = {"vgg": "vgg16", "alex": "alexnet"}
+LPIPS_BACKBONE = {"vgg": "vgg16", "alex": "alexnet"}
 _LPIPS_INPUT = {"0.1": (backbones.IMAGENET_MEAN, backbones.IMAGENET_STD), "0.0": ((0.5,) * 3, (0.5,) * 3)}
 _DISTS_C1 = _DISTS_C2 = 1e-6
+# The final contractions (LPIPS heads, DISTS alpha/beta sums) are float32 in every dtype: they are cheap,
+# and a bf16 or TF32 pass there would move reported scores.
+_HIGHEST = jax.lax.Precision.HIGHEST
 
 
 def _precision(dtype: Any):
@@ -53,11 +56,11 @@ def _precision(dtype: Any):
 
 
 def _lpips_module(net: str, version: str, dtype: Any):
-    if net not in _LPIPS_BACKBONE:
-        raise InputError(f"lpips: net must be one of {sorted(_LPIPS_BACKBONE)}, got {net!r}")
+    if net not in LPIPS_BACKBONE:
+        raise InputError(f"lpips: net must be one of {sorted(LPIPS_BACKBONE)}, got {net!r}")
     if version not in _LPIPS_INPUT:
         raise InputError(f"lpips: version must be '0.1' or '0.0', got {version!r}")
-    spec = backbones.get(_LPIPS_BACKBONE[net])
+    spec = backbones.get(LPIPS_BACKBONE[net])
     mean, std = _LPIPS_INPUT[version]
     return spec, spec.build(taps=spec.default_taps, mean=mean, std=std, dtype=dtype,
                             precision=_precision(dtype))
@@ -97,7 +100,8 @@ def lpips(x: jax.Array, y: jax.Array, *, params: Params, net: str = "vgg", versi
     for tap in spec.default_taps:
         f = _unit_normalise(feats[tap].astype(jnp.float32))
         diff = jnp.square(f[:n] - f[n:])
-        total = total + jnp.mean(diff @ params["heads"][tap].astype(jnp.float32), axis=(1, 2))
+        head = params["heads"][tap].astype(jnp.float32)
+        total = total + jnp.mean(jnp.einsum("nhwc,c->nhw", diff, head, precision=_HIGHEST), axis=(1, 2))
     return total
 
 
@@ -182,8 +186,8 @@ def dists_style(x: jax.Array, y: jax.Array, *, params: Params, backbone: str = "
         cov = jnp.mean(fx * fy, axis=(1, 2)) - mx * my
         s1 = (2.0 * mx * my + _DISTS_C1) / (jnp.square(mx) + jnp.square(my) + _DISTS_C1)
         s2 = (2.0 * cov + _DISTS_C2) / (vx + vy + _DISTS_C2)
-        texture = texture + s1 @ a
-        structure = structure + s2 @ b
+        texture = texture + jnp.einsum("nc,c->n", s1, a, precision=_HIGHEST)
+        structure = structure + jnp.einsum("nc,c->n", s2, b, precision=_HIGHEST)
     if start != alpha.shape[0]:
         raise InputError(f"dists_style: alpha/beta have {alpha.shape[0]} values, the backbone gives {start} channels")
     return 1.0 - (texture + structure)

@@ -56,6 +56,9 @@ class MetricInfo:
       loss_defaults: options :func:`as_loss` applies unless overridden.
       to_loss: per-image score -> per-image lower-is-better loss.
       loss_form: human-readable form of the loss.
+      trunk: ``trunk(options) -> backbone name`` of the feature network the metric's parameters hold
+        (``None`` for metrics without one); with ``"weights"`` in ``param_options`` the trunk's weights are
+        chosen by the ``weights`` option (``"imagenet"``, ``"random"`` with ``seed``, a file or folder).
     """
 
     name: str
@@ -70,6 +73,7 @@ class MetricInfo:
     loss_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     to_loss: Callable[[jax.Array], jax.Array] = _identity
     loss_form: str = "score"
+    trunk: Callable[[Mapping[str, Any]], str] | None = None
 
     def fn_options(self) -> tuple[str, ...]:
         """Keyword options accepted by ``fn`` (other than ``params``)."""
@@ -77,9 +81,16 @@ class MetricInfo:
         return tuple(p for p, v in parameters.items() if v.kind is inspect.Parameter.KEYWORD_ONLY and p != "params")
 
 
-@struct.dataclass
+# eq=False: hashed and compared by identity, so ``jax.jit(metric)`` works (the generated hash would hash the
+# weights); passed as an argument, the metric is a pytree whose leaves are the weights.
+@struct.dataclass(eq=False)
 class Metric:
-    """A metric bound to its options and parameters; ``metric(x, y)`` gives per-image scores."""
+    """A metric bound to its options and parameters; ``metric(x, y)`` gives per-image scores.
+
+    Three ways to run it, all jitted: ``metric(x, y)``; ``jax.jit(metric)(x, y)`` (the weights become
+    constants of that program); ``jax.jit(lambda m, x, y: m(x, y))(metric, x, y)`` (the weights travel as
+    arguments: the way to share one compiled program between metrics, devices or steps).
+    """
 
     info: MetricInfo = struct.field(pytree_node=False)
     options: tuple[tuple[str, Any], ...] = struct.field(pytree_node=False)
@@ -93,6 +104,11 @@ class Metric:
     def higher_is_better(self) -> bool:
         return self.info.higher_is_better
 
+    @property
+    def trunk(self) -> str | None:
+        """The backbone of the metric's feature network (``None`` without one)."""
+        return None if self.info.trunk is None else self.info.trunk({**self.info.defaults, **dict(self.options)})
+
     def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
         kwargs = dict(self.options)
         if self.info.load_params is not None:
@@ -100,7 +116,7 @@ class Metric:
         return self.info.fn(x, y, **kwargs)
 
 
-@struct.dataclass
+@struct.dataclass(eq=False)
 class Loss:
     """A differentiable, lower-is-better loss: ``loss(x, y)`` is the batch mean of
     ``metric.info.to_loss(metric(x, y))``; ``loss.per_image(x, y)`` keeps the batch axis."""
@@ -112,6 +128,15 @@ class Loss:
 
     def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return jnp.mean(self.per_image(x, y))
+
+    @property
+    def trunk(self) -> str | None:
+        """The backbone of the loss's feature network (``None`` without one)."""
+        return self.metric.trunk
+
+
+def _lpips_trunk(options: Mapping[str, Any]) -> str:
+    return deep.LPIPS_BACKBONE.get(options.get("net", "vgg"), "vgg16")
 
 
 _REGISTRY: dict[str, MetricInfo] = {}
@@ -143,16 +168,19 @@ for _info in (
                "Xue et al. GMSD.m (std2 with N - 1); piq.gmsd with ddof=0"),
     MetricInfo("lpips_vgg", deep.lpips, False, (0.0, 1.5), True,
                "lpips 0.1.4 LPIPS(net='vgg', version='0.1'), ImageNet VGG-16 trunk",
-               defaults={"net": "vgg"}, load_params=deep.lpips_params, param_options=("net", "version", "weights", "seed")),
+               defaults={"net": "vgg"}, load_params=deep.lpips_params, param_options=("net", "version", "weights", "seed"),
+               trunk=_lpips_trunk),
     MetricInfo("lpips_alex", deep.lpips, False, (0.0, 1.5), True,
                "lpips 0.1.4 LPIPS(net='alex', version='0.1'), ImageNet AlexNet trunk",
-               defaults={"net": "alex"}, load_params=deep.lpips_params, param_options=("net", "version", "weights", "seed")),
+               defaults={"net": "alex"}, load_params=deep.lpips_params, param_options=("net", "version", "weights", "seed"),
+               trunk=_lpips_trunk),
     MetricInfo("dists", deep.dists, False, (0.0, 1.0), True,
                "DISTS_pytorch 0.1 DISTS(): ImageNet VGG-16 with L2 pooling, official alpha/beta",
-               load_params=lambda: deep.dists_params()),
+               load_params=lambda: deep.dists_params(), trunk=lambda options: "vgg16"),
     MetricInfo("dists_style", deep.dists_style, False, (0.0, 1.0), True,
                "DISTS formula on any backbone (default VGG-16 ImageNet, L2 pooling, uniform alpha/beta)",
-               load_params=deep.dists_style_params, param_options=("backbone", "weights", "alpha_beta", "seed")),
+               load_params=deep.dists_style_params, param_options=("backbone", "weights", "alpha_beta", "seed"),
+               trunk=lambda options: options.get("backbone", "vgg16")),
     MetricInfo("l1", pixel.l1, False, (0.0, 1.0), True, "mean |x - y|"),
     MetricInfo("mse", pixel.mse, False, (0.0, 1.0), True, "mean (x - y)^2"),
     MetricInfo("charbonnier", pixel.charbonnier, False, (0.0, 1.0), True,

@@ -56,6 +56,7 @@ class WindowAttention(nn.Module):
     qkv_bias: bool = True
     qk_scale: float | None = None
     dtype: Any = jnp.float32
+    precision: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -64,10 +65,11 @@ class WindowAttention(nn.Module):
         scale = self.qk_scale or head_dim ** -0.5
         table = self.param("relative_position_bias_table", _trunc_normal,
                            ((2 * self.window - 1) ** 2, self.num_heads))
-        qkv = nn.Dense(3 * c, use_bias=self.qkv_bias, kernel_init=_trunc_normal, dtype=self.dtype, name="qkv")(x)
+        qkv = nn.Dense(3 * c, use_bias=self.qkv_bias, kernel_init=_trunc_normal, dtype=self.dtype,
+                       precision=self.precision, name="qkv")(x)
         qkv = qkv.reshape(b, n, 3, self.num_heads, head_dim).transpose(2, 0, 3, 1, 4)
         q, k, v = qkv[0] * scale, qkv[1], qkv[2]
-        attn = jnp.einsum("bhqd,bhkd->bhqk", q, k)
+        attn = jnp.einsum("bhqd,bhkd->bhqk", q, k, precision=self.precision)
         bias = table[relative_position_index(self.window).reshape(-1)].reshape(n, n, -1).transpose(2, 0, 1)
         attn = attn + bias[None].astype(attn.dtype)
         if mask is not None:
@@ -75,5 +77,5 @@ class WindowAttention(nn.Module):
             attn = attn.reshape(b // num_windows, num_windows, self.num_heads, n, n) + mask[None, :, None].astype(attn.dtype)
             attn = attn.reshape(b, self.num_heads, n, n)
         attn = jax.nn.softmax(attn.astype(jnp.float32), axis=-1).astype(self.dtype)
-        out = jnp.einsum("bhqk,bhkd->bqhd", attn, v).reshape(b, n, c)
-        return nn.Dense(c, kernel_init=_trunc_normal, dtype=self.dtype, name="proj")(out)
+        out = jnp.einsum("bhqk,bhkd->bqhd", attn, v, precision=self.precision).reshape(b, n, c)
+        return nn.Dense(c, kernel_init=_trunc_normal, dtype=self.dtype, precision=self.precision, name="proj")(out)

@@ -8,13 +8,23 @@ so shared settings live here once. Field names follow the Flax examples where th
 
 from __future__ import annotations
 
+import pathlib
+
 import ml_collections
 
 from asym_jax.errors import InputError
 
-__all__ = ["ConfigError", "base_config", "check_config"]
+__all__ = ["ConfigError", "RENAMED", "base_config", "check_config", "renamed_message"]
 
 ADVERSARIAL = ("vanilla", "lsgan", "hinge", "relativistic")
+# Fields that were renamed or split: old name -> what to use instead. A config that still sets one is refused
+# with this message (a silently ignored field would make the run differ from what its config says).
+RENAMED = {
+    "warmup_steps": "adversarial_start_step (the generator-only phase; g_optimizer.warmup_steps and "
+                    "d_optimizer.warmup_steps are the learning-rate warm-ups)",
+    "init": "d_init for the discriminator's trunk (pretrained, random or a converted folder); a fidelity loss's "
+            "trunk follows its own spec, e.g. --config.fidelity=dists_style:backbone=vgg16,weights=random",
+}
 
 
 class ConfigError(InputError):
@@ -43,8 +53,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.generator_options = ml_collections.ConfigDict({"num_feat": 64, "num_block": 23, "num_grow_ch": 32})
     c.discriminator = "unet_sn"
     c.discriminator_options = ml_collections.ConfigDict()
-    c.init = "pretrained"            # backbone trunks: "pretrained" (offline or converted) or "random"
-    c.weights_dir = "weights"        # where converted trunk checkpoints are looked for: <weights_dir>/<backbone>
+    # The discriminator's backbone trunk (backbone heads only): "pretrained" (offline ImageNet, else the converted
+    # <weights_dir>/<backbone>), "random" (seeded from `seed`), or a converted folder / checkpoint file.
+    # A fidelity loss's trunk is set by its own spec ("dists_style:backbone=resnet50,weights=random").
+    c.d_init = "pretrained"
+    c.weights_dir = "weights"        # where converted pretrained trunks are looked for: <weights_dir>/<backbone>
     c.dtype = "float32"              # compute dtype: float32 or bfloat16 (parameters stay float32)
     c.remat = False                  # rematerialise generator blocks (less activation memory)
 
@@ -55,7 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.fidelity_weight = 1.0
     c.adversarial = "vanilla"        # vanilla (non-saturating), lsgan, hinge, relativistic
     c.gan_weight = 0.1
-    c.warmup_steps = 0               # generator-only steps (pixel + fidelity) before the adversarial phase
+    c.adversarial_start_step = 0     # generator-only steps (pixel + fidelity) before the adversarial phase
 
     # Optimisation (Adam as BasicSR: betas 0.9, 0.99); schedules: constant, multistep, cosine.
     c.g_optimizer = _optimizer(1e-4)
@@ -71,6 +84,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.eval_metrics = ("psnr_y", "ssim", "lpips_vgg", "dists")
     c.log_images = 2                 # SR samples written to TensorBoard at each evaluation
+    c.profile_steps = 0              # > 0: a profiler trace of that many steps from step 10 in <workdir>/profile
     return c
 
 
@@ -79,20 +93,33 @@ def _optimizer(lr: float) -> ml_collections.ConfigDict:
                                       "milestones": (), "gamma": 0.5, "warmup_steps": 0, "clip_norm": 0.0})
 
 
+def renamed_message(field: str) -> str:
+    return f"config field {field!r} was renamed: use {RENAMED[field]}"
+
+
 def check_config(c) -> None:
     """Refuses a configuration that cannot run, before any data is read or anything compiles."""
     def need(condition, message):
         if not condition:
             raise ConfigError(message)
 
+    unknown = sorted(set(c.keys()) - set(base_config().keys()))
+    if unknown:  # a config file can add fields; the locked command line cannot
+        field = unknown[0]
+        raise ConfigError(renamed_message(field) if field in RENAMED else
+                          f"unknown config field {field!r}; the fields are in asym_jax/train/config.py")
     need(c.adversarial in ADVERSARIAL, f"adversarial must be one of {', '.join(ADVERSARIAL)}, got {c.adversarial!r}")
     need(c.dtype in ("float32", "bfloat16"), f"dtype must be float32 or bfloat16, got {c.dtype!r}")
-    need(c.init in ("pretrained", "random"), f"init must be 'pretrained' or 'random', got {c.init!r}")
+    need(c.d_init in ("pretrained", "random") or pathlib.Path(c.d_init).exists(),
+         f"d_init must be 'pretrained', 'random' or an existing converted folder or checkpoint file, got {c.d_init!r}")
     for field in ("batch_size", "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
                   "keep_checkpoints", "hr_size", "scale"):
         need(isinstance(c[field], int) and c[field] >= 1, f"{field} must be a positive integer, got {c[field]!r}")
     need(c.hr_size % c.scale == 0, f"hr_size {c.hr_size} must be a multiple of scale {c.scale}")
-    need(0 <= c.warmup_steps, f"warmup_steps must be >= 0, got {c.warmup_steps}")
+    need(isinstance(c.adversarial_start_step, int) and c.adversarial_start_step >= 0,
+         f"adversarial_start_step must be an integer >= 0, got {c.adversarial_start_step!r}")
+    need(isinstance(c.profile_steps, int) and c.profile_steps >= 0,
+         f"profile_steps must be an integer >= 0, got {c.profile_steps!r}")
     need(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay}")
     for name in ("pixel_weight", "fidelity_weight", "gan_weight"):
         need(c[name] >= 0.0, f"{name} must be >= 0, got {c[name]}")

@@ -23,7 +23,7 @@ def sr_config(preset: str) -> ml_collections.ConfigDict:
         # 0.227 on the held-out photographs after 500 steps (a GAN from scratch first loses to bicubic).
         c.g_optimizer.lr, c.d_optimizer.lr = 5e-4, 1e-4
         c.gan_weight = 0.05
-        c.num_train_steps, c.log_every_steps, c.warmup_steps = 500, 50, 100
+        c.num_train_steps, c.log_every_steps, c.adversarial_start_step = 500, 50, 100
         c.eval_every_steps = c.checkpoint_every_steps = 250
         c.ema_decay = 0.99
     elif preset == "paper":

@@ -1,13 +1,15 @@
 """Building what the ``sr_gan`` job trains from its config: networks, trunk weights, losses, initial state.
 
-Everything that can fail on a missing asset (pretrained trunks, converted checkpoints) fails here, before
-any data is read or anything compiles, with the command that makes the missing file.
+Every trunk (the discriminator's backbone, a deep fidelity loss's feature network) is resolved here into
+a :class:`Trunk`, before any data is read or anything compiles; a missing pretrained checkpoint fails with
+the command that makes it. Each trunk is set by its own field and nothing else: the discriminator's by
+``d_init``, a loss's by its spec (``"dists_style:backbone=resnet50,weights=random"``), so changing one
+never changes another.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import pathlib
 from typing import Any, Callable
 
@@ -17,35 +19,41 @@ import jax.numpy as jnp
 from asym_jax.errors import InputError
 from asym_jax.models import discriminators, generators
 from asym_jax.train.config import ConfigError
+from asym_jax.train.seeds import component_key, component_seed
 
-__all__ = ["Networks", "build_losses", "build_networks", "init_variables", "trunk_weights"]
+__all__ = ["Networks", "Trunk", "build_losses", "build_networks", "discriminator_trunk", "frozen_mask",
+           "init_variables", "loss_spec", "pretrained_weights"]
 
-_TRUNK_METRICS = {"dists_style": None, "perceptual_vgg19": "vgg19"}  # losses whose trunk weights we resolve
 
+@dataclasses.dataclass(frozen=True)
+class Trunk:
+    """One backbone trunk of a run: its role, the backbone, and the ``weights`` / ``seed`` arguments of
+    :func:`asym_jax.weights.backbone_variables` that build it."""
 
-def trunk_weights(backbone: str, config, what: str) -> str:
-    """The ``weights`` argument for a pretrained ``backbone`` trunk: offline ImageNet weights, else the
-    converted checkpoint ``<weights_dir>/<backbone>``; ``init=random`` gives seeded random weights."""
-    from asym_jax.weights.backbones import checkpoint_hint, has_offline_imagenet
+    role: str                  # "discriminator", "fidelity", "pixel"
+    backbone: str
+    weights: str               # "imagenet", "random" or a path
+    seed: int | None = None    # for "random"
 
-    if config.init == "random":
-        return "random"
-    if has_offline_imagenet(backbone):
-        return "imagenet"
-    expected = pathlib.Path(config.weights_dir) / backbone
-    if expected.exists():
-        return str(expected)
-    raise ConfigError(
-        f"{what} needs pretrained {backbone} weights, which do not install offline: expected the converted "
-        f"checkpoint {expected}. Make it from {checkpoint_hint(backbone)} with: python -m asym_jax.weights convert "
-        f"--arch {backbone} --src FILE --dst {expected}  (or run with --config.init=random)")
+    def provenance(self) -> dict:
+        """The manifest record: ``{"backbone", "source", "seed", "sha256"}``."""
+        from asym_jax.weights.trunks import trunk_provenance
+        return trunk_provenance(self.backbone, self.weights, seed=self.seed or 0)
+
+    def describe(self, record: dict | None = None) -> str:
+        """One start-up line, e.g. ``trunk discriminator: vgg16 from imagenet (sha256 2ecbe4ce01168921)``."""
+        record = record or self.provenance()
+        detail = f"seed {record['seed']}" if record["seed"] is not None else (
+            f"sha256 {record['sha256'][:16]}" if record["sha256"] else "no sha256")
+        return f"trunk {self.role}: {self.backbone} from {record['source']} ({detail})"
 
 
 @dataclasses.dataclass(frozen=True)
 class Networks:
     generator: Any
     discriminator: Any
-    g_apply: Callable          # (params, lr, key, train) -> sr float32
+    g_apply: Callable          # (params, lr, key, train) -> sr float32, in the run's compute dtype
+    eval_apply: Callable       # (params, lr) -> sr float32: float32 compute, inference mode
     d_apply: Callable          # (variables, x, train) -> (logits, new non-param state)
     d_backbone: str | None     # the discriminator's trunk, if it is a backbone head
     d_frozen: bool
@@ -56,49 +64,143 @@ def _dtype(config):
 
 
 def build_networks(config) -> Networks:
+    meta = generators.info(config.generator)
     g_opts = dict(config.generator_options)
-    scale_key = "scale" if config.generator == "rrdbnet" else "upscale"
-    if g_opts.get(scale_key, config.scale) != config.scale:
-        raise ConfigError(f"generator_options.{scale_key}={g_opts[scale_key]} contradicts scale={config.scale}")
-    g_opts[scale_key] = config.scale
-    g_opts["dtype"] = _dtype(config)
+    if g_opts.get(meta.scale_option, config.scale) != config.scale:
+        raise ConfigError(f"generator_options.{meta.scale_option}={g_opts[meta.scale_option]} contradicts "
+                          f"scale={config.scale}")
+    g_opts[meta.scale_option] = config.scale
     if config.remat:
         g_opts["remat"] = True
-    generator = generators.get(config.generator, **g_opts)
+    generator = generators.get(config.generator, **g_opts, dtype=_dtype(config))
+    # Evaluation runs the same parameters in float32 (reported numbers do not depend on the training dtype).
+    evaluator = generators.get(config.generator, **{k: v for k, v in g_opts.items() if k != "remat"},
+                               dtype=jnp.float32)
     d_opts = dict(config.discriminator_options)
     d_opts["dtype"] = _dtype(config)
     discriminator = discriminators.get(config.discriminator, **d_opts)
-    stochastic = "deterministic" in inspect.signature(type(generator).__call__).parameters
 
     def g_apply(params, lr, key, train):
-        if stochastic:
+        if meta.stochastic:
             rngs = {"dropout": key} if (train and key is not None) else {}
             return generator.apply({"params": params}, lr, deterministic=not train, rngs=rngs)
         return generator.apply({"params": params}, lr)
+
+    def eval_apply(params, lr):
+        if meta.stochastic:
+            return evaluator.apply({"params": params}, lr, deterministic=True)
+        return evaluator.apply({"params": params}, lr)
 
     def d_apply(variables, x, train):
         logits, state = discriminator.apply(variables, x, train=train, mutable=["batch_stats"])
         return logits, dict(state)
 
-    backbone = getattr(discriminator, "backbone", None) if isinstance(discriminator,
-                                                                     discriminators.BackboneDiscriminator) else None
-    return Networks(generator, discriminator, g_apply, d_apply, backbone,
+    backbone = (discriminator.backbone if isinstance(discriminator, discriminators.BackboneDiscriminator)
+                else None)
+    return Networks(generator, discriminator, g_apply, eval_apply, d_apply, backbone,
                     bool(getattr(discriminator, "frozen", False)))
 
 
-def discriminator_trunk_weights(config, networks: Networks) -> str | None:
-    """The discriminator trunk's ``weights`` argument (None without a backbone trunk); resolved at start-up."""
-    if networks.d_backbone is None:
+def pretrained_weights(backbone: str, config, what: str, alternative: str) -> str:
+    """The ``weights`` argument of a pretrained ``backbone`` trunk: ``"imagenet"`` where it installs
+    offline (VGG-16, AlexNet), else the converted checkpoint ``<weights_dir>/<backbone>``; otherwise a
+    :class:`ConfigError` with the convert command and ``alternative`` (how to run without it)."""
+    from asym_jax.weights.trunks import checkpoint_hint, has_offline_imagenet
+
+    if has_offline_imagenet(backbone):
+        return "imagenet"
+    expected = pathlib.Path(config.weights_dir) / backbone
+    if expected.exists():
+        return str(expected)
+    raise ConfigError(
+        f"{what} needs pretrained {backbone} weights, which do not install offline: expected the converted "
+        f"checkpoint {expected}. Make it from {checkpoint_hint(backbone)} with: python -m asym_jax.weights convert "
+        f"--arch {backbone} --src FILE --dst {expected}  (or {alternative})")
+
+
+def discriminator_trunk(config, networks: Networks) -> Trunk | None:
+    """The discriminator's trunk as ``d_init`` says (``None`` for discriminators without a backbone)."""
+    backbone = networks.d_backbone
+    if backbone is None:
         return None
-    return trunk_weights(networks.d_backbone, config, f"discriminator {config.discriminator!r}")
+    if config.d_init == "pretrained":
+        weights = pretrained_weights(backbone, config, f"discriminator {config.discriminator!r}",
+                                     "run with --config.d_init=random")
+        return Trunk("discriminator", backbone, weights)
+    if config.d_init == "random":
+        return Trunk("discriminator", backbone, "random", component_seed(config.seed, "discriminator_trunk"))
+    return Trunk("discriminator", backbone, str(config.d_init))
 
 
-def init_variables(config, networks: Networks, key: jax.Array, d_weights: str | None):
-    """(generator params, discriminator params, discriminator state), the discriminator's trunk loaded
-    from ``d_weights`` (see :func:`discriminator_trunk_weights`)."""
-    from asym_jax.weights.backbones import with_backbone
+def loss_spec(spec: str, role: str, config) -> tuple[str, dict, Trunk | None]:
+    """``(name, options, trunk)`` of a loss spec, with the trunk's weights resolved into ``options``.
 
-    g_key, d_key = jax.random.split(key)
+    A spec without ``weights`` (or with ``weights=imagenet``/``pretrained``) means the pretrained trunk
+    (:func:`pretrained_weights`); ``weights=random`` without ``seed`` gets this run's seed for ``role``;
+    a path is taken as given.
+    """
+    from asym_jax import metrics
+    from asym_jax.losses import loss_trunk
+
+    name, options = metrics.parse_spec(spec)
+    found = loss_trunk(name, options)
+    if found is None:
+        return name, options, None
+    backbone, configurable = found
+    if not configurable:  # a fixed trunk (the official DISTS: ImageNet VGG-16)
+        return name, options, Trunk(role, backbone, "imagenet")
+    weights = str(options.get("weights", "imagenet"))
+    if weights in ("imagenet", "pretrained"):
+        weights = pretrained_weights(backbone, config, f"{role} loss {spec!r}",
+                                     "give the spec weights=random for a seeded random trunk")
+        trunk = Trunk(role, backbone, weights)
+    elif weights == "random":
+        seed = int(options["seed"]) if "seed" in options else component_seed(config.seed, f"{role}_trunk")
+        trunk = Trunk(role, backbone, "random", seed)
+        options["seed"] = seed
+    else:
+        if not pathlib.Path(weights).exists():
+            raise ConfigError(f"{role} loss {spec!r}: weights {weights!r} is not 'imagenet', 'random' or an "
+                              "existing converted folder or checkpoint file")
+        trunk = Trunk(role, backbone, weights)
+    options["weights"] = trunk.weights
+    return name, options, trunk
+
+
+def build_losses(config):
+    """The generator's pixel and fidelity losses (``Losses`` pytree; ``None`` where the weight is 0) and
+    their trunks (``{role: Trunk}``)."""
+    from asym_jax.losses import get_loss
+    from asym_jax.train.step import Losses
+
+    built, trunks = {}, {}
+    try:
+        for role, spec, weight in (("pixel", config.pixel_loss, config.pixel_weight),
+                                   ("fidelity", config.fidelity, config.fidelity_weight)):
+            if weight <= 0:
+                built[role] = None
+                continue
+            name, options, trunk = loss_spec(spec, role, config)
+            if name == "perceptual_vgg19" and config.dtype == "bfloat16":
+                options.setdefault("dtype", jnp.bfloat16)  # the VGG trunk in bf16, as PyTorch autocast runs it
+                options.setdefault("precision", "default")
+            built[role] = get_loss(name, **options)
+            if trunk is not None:
+                trunks[role] = trunk
+    except ConfigError:
+        raise
+    except InputError as error:
+        raise ConfigError(f"loss: {error}") from None
+    return Losses(pixel=built["pixel"], fidelity=built["fidelity"]), trunks
+
+
+def init_variables(config, networks: Networks, d_trunk: Trunk | None):
+    """(generator params, discriminator params, discriminator state), each network initialised from its own
+    key (:mod:`asym_jax.train.seeds`) and the discriminator's trunk loaded as ``d_trunk`` says."""
+    from asym_jax.weights.trunks import with_backbone
+
+    g_key = component_key(config.seed, "generator")
+    d_key = component_key(config.seed, "discriminator")
     lr = jnp.zeros((1, config.hr_size // config.scale, config.hr_size // config.scale, 3), jnp.float32)
     hr = jnp.zeros((1, config.hr_size, config.hr_size, 3), jnp.float32)
     g_vars = jax.jit(lambda k: networks.generator.init({"params": k, "dropout": k}, lr))(g_key)
@@ -106,8 +208,8 @@ def init_variables(config, networks: Networks, key: jax.Array, d_weights: str | 
         d_vars = jax.jit(lambda k: networks.discriminator.init({"params": k}, hr, train=False))(d_key)
     except ValueError as error:  # e.g. a VGG-style discriminator for another crop size
         raise ConfigError(f"discriminator {config.discriminator!r} on {config.hr_size}-px crops: {error}") from None
-    if networks.d_backbone is not None:
-        d_vars = with_backbone(d_vars, networks.d_backbone, d_weights, seed=config.seed)
+    if d_trunk is not None:
+        d_vars = with_backbone(d_vars, d_trunk.backbone, d_trunk.weights, seed=d_trunk.seed or 0)
     d_vars = dict(d_vars)
     d_params = d_vars.pop("params")
     return g_vars["params"], d_params, d_vars
@@ -118,34 +220,3 @@ def frozen_mask(networks: Networks, d_params):
     if not networks.d_frozen:
         return None
     return {k: jax.tree.map(lambda _: k == "backbone", v) for k, v in d_params.items()}
-
-
-def _parse(spec: str) -> tuple[str, dict]:
-    from asym_jax.score import parse_metric
-    return parse_metric(spec)
-
-
-def build_losses(config):
-    """The generator's pixel and fidelity losses (``Losses`` pytree; ``None`` where the weight is 0)."""
-    from asym_jax.losses import get_loss
-    from asym_jax.train.step import Losses
-
-    pixel = fidelity = None
-    try:
-        if config.pixel_weight > 0:
-            name, options = _parse(config.pixel_loss)
-            pixel = get_loss(name, **options)
-        if config.fidelity_weight > 0:
-            name, options = _parse(config.fidelity)
-            if name in _TRUNK_METRICS and "weights" not in options:
-                backbone = _TRUNK_METRICS[name] or options.get("backbone", "vgg16")
-                options["weights"] = trunk_weights(backbone, config, f"fidelity loss {config.fidelity!r}")
-            if name == "perceptual_vgg19" and config.dtype == "bfloat16":
-                options.setdefault("dtype", jnp.bfloat16)  # the VGG trunk in bf16, as PyTorch autocast runs it
-                options.setdefault("precision", "default")
-            fidelity = get_loss(name, **options)
-    except ConfigError:
-        raise
-    except InputError as error:
-        raise ConfigError(f"loss: {error}") from None
-    return Losses(pixel=pixel, fidelity=fidelity)

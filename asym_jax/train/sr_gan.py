@@ -5,18 +5,22 @@
 Sharding: a ``Mesh`` over every device with one ``data`` axis; the global batch is split over it and the
 state is replicated (jit with ``NamedSharding``). Each host reads its own shard of the data
 (``jax.make_array_from_process_local_data``). The same code runs on one CPU, 8 forced CPU devices, one
-GPU and a multi-host TPU slice (``--multihost`` calls ``jax.distributed.initialize()``).
+GPU and a multi-host TPU slice (``--multihost`` calls ``jax.distributed.initialize()``; every host must be
+given the same ``--workdir``).
 
 Checkpoints: an Orbax ``CheckpointManager`` in ``<workdir>/checkpoints`` saves the whole train state and
-the grain iterator; running the same command again resumes from the latest one. A NaN or Inf loss stops
-the run with an error before anything non-finite is saved, keeping the last good checkpoint.
+the grain iterator; running the same command again resumes from the latest one. The losses of every step
+are checked before each log, evaluation and checkpoint: a NaN or Inf stops the run with
+:class:`DivergedError` before anything non-finite is evaluated or saved, keeping the last good checkpoint.
+
+Evaluation (periodic and final) runs on process 0 only, on its local copy of the EMA generator, in
+float32 at ``Precision.HIGHEST`` whatever ``config.dtype`` says; the other hosts go on training.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import pathlib
-import time
 
 import jax
 import jax.numpy as jnp
@@ -25,33 +29,35 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from asym_jax.errors import InputError
-from asym_jax.train import setup
+from asym_jax.ops import highest_precision
+from asym_jax.train import seeds, setup
 from asym_jax.train.config import check_config
 from asym_jax.train.state import TrainState, make_optimizer
 from asym_jax.train.step import StepConfig, make_train_step
 
-__all__ = ["DivergedError", "Trainer", "run_job"]
+__all__ = ["DivergedError", "Trainer", "build", "evaluate", "run_job", "train_step"]
 
 
-class DivergedError(InputError):
-    """The training loss became NaN or Inf."""
+class DivergedError(RuntimeError):
+    """The training loss became NaN or Inf (not bad input: ``main`` exits with status 3 for it)."""
 
 
 @dataclasses.dataclass
 class Trainer:
-    """A built run: networks, losses, the two compiled steps, shardings, data and the state."""
+    """A built run: networks, losses and their trunks, the two compiled steps, shardings, data and the state."""
 
     config: object
     workdir: pathlib.Path
     mesh: Mesh
     networks: setup.Networks
     losses: object
-    steps: dict
+    trunks: dict                 # {role: setup.Trunk}: every pretrained or random trunk of the run
+    steps: dict                  # {adversarial: jitted step}
     state: TrainState
     data_iterator: object
     eval_pairs: list
     batch_sharding: NamedSharding
-    upscale: object              # jitted (generator params, LR NHWC float32) -> SR, for evaluation
+    upscale: object              # jitted (generator params, LR NHWC float32) -> SR: float32, Precision.HIGHEST
     eval_metrics: dict           # bound evaluation metrics (weights loaded once)
     step: int = 0                # host copy of state.step: reading the device value would wait for it
 
@@ -63,16 +69,17 @@ class Trainer:
 def build(config, workdir, *, devices=None) -> Trainer:
     """Everything up to the first step; weights and data are checked before anything compiles."""
     from asym_jax.data import datasets, pipeline
+    from asym_jax.eval.scoring import bind_metrics
     from asym_jax.eval.sr import sr_metric_specs
-    from asym_jax.score import bind_metrics
 
     check_config(config)
     devices = jax.devices() if devices is None else devices
     if config.batch_size % len(devices):
         raise InputError(f"batch_size {config.batch_size} must be a multiple of the {len(devices)} devices")
     networks = setup.build_networks(config)
-    d_weights = setup.discriminator_trunk_weights(config, networks)
-    losses = setup.build_losses(config)
+    d_trunk = setup.discriminator_trunk(config, networks)
+    losses, loss_trunks = setup.build_losses(config)
+    trunks = ({"discriminator": d_trunk} if d_trunk is not None else {}) | loss_trunks
     workdir = pathlib.Path(workdir)
 
     data_dir = config.data_dir or None
@@ -81,7 +88,8 @@ def build(config, workdir, *, devices=None) -> Trainer:
     if jax.process_count() > 1 and config.batch_size % jax.process_count():
         raise InputError(f"batch_size {config.batch_size} must be a multiple of the {jax.process_count()} hosts")
     dataset = pipeline.sr_train_dataset(source, hr_size=config.hr_size, scale=config.scale,
-                                        batch_size=config.batch_size // jax.process_count(), seed=config.seed,
+                                        batch_size=config.batch_size // jax.process_count(),
+                                        seed=seeds.data_seed(config.seed, jax.process_index()),
                                         num_workers=config.num_workers, shard_index=jax.process_index(),
                                         shard_count=jax.process_count())
     eval_source = datasets.sr_source(config.eval_dataset, config.eval_split, data_dir=data_dir, manual_dir=manual_dir)
@@ -91,37 +99,36 @@ def build(config, workdir, *, devices=None) -> Trainer:
     replicated = NamedSharding(mesh, PartitionSpec())
     batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
 
-    key = jax.random.PRNGKey(config.seed)
-    init_key, state_key = jax.random.split(key)
-    g_params, d_params, d_state = setup.init_variables(config, networks, init_key, d_weights)
+    g_params, d_params, d_state = setup.init_variables(config, networks, d_trunk)
     g_tx, g_schedule = make_optimizer(config.g_optimizer, config.num_train_steps)
     d_tx, d_schedule = make_optimizer(config.d_optimizer, config.num_train_steps,
+                                      first_step=config.adversarial_start_step,
                                       frozen=setup.frozen_mask(networks, d_params))
     state = TrainState(step=jnp.zeros((), jnp.int32), g_params=g_params,
                        g_ema=jax.tree.map(jnp.copy, g_params), g_opt=g_tx.init(g_params),
-                       d_params=d_params, d_state=d_state, d_opt=d_tx.init(d_params), rng=state_key)
+                       d_params=d_params, d_state=d_state, d_opt=d_tx.init(d_params),
+                       rng=seeds.component_key(config.seed, "step"))
     state = jax.device_put(state, replicated)
     losses = jax.device_put(losses, replicated)
 
     step_config = StepConfig(g_apply=networks.g_apply, d_apply=networks.d_apply, g_tx=g_tx, d_tx=d_tx,
                              g_schedule=g_schedule, d_schedule=d_schedule, adversarial_kind=config.adversarial,
                              pixel_weight=config.pixel_weight, fidelity_weight=config.fidelity_weight,
-                             gan_weight=config.gan_weight, ema_decay=config.ema_decay,
-                             warmup_steps=config.warmup_steps)
+                             gan_weight=config.gan_weight, ema_decay=config.ema_decay)
     steps = {adversarial: jax.jit(make_train_step(step_config, adversarial=adversarial),
                                   in_shardings=(replicated, replicated, batch_sharding),
                                   out_shardings=(replicated, replicated), donate_argnums=(0,))
              for adversarial in (False, True)}
-    upscale = jax.jit(lambda params, lr: networks.g_apply(params, lr, None, False))
+    upscale = jax.jit(highest_precision(networks.eval_apply))
     eval_metrics = bind_metrics(list(sr_metric_specs(config.eval_metrics, config.scale).values()))
-    return Trainer(config=config, workdir=workdir, mesh=mesh, networks=networks, losses=losses, steps=steps,
-                   state=state, data_iterator=iter(dataset), eval_pairs=eval_pairs, batch_sharding=batch_sharding,
-                   upscale=upscale, eval_metrics=eval_metrics)
+    return Trainer(config=config, workdir=workdir, mesh=mesh, networks=networks, losses=losses, trunks=trunks,
+                   steps=steps, state=state, data_iterator=iter(dataset), eval_pairs=eval_pairs,
+                   batch_sharding=batch_sharding, upscale=upscale, eval_metrics=eval_metrics)
 
 
 def train_step(trainer: Trainer) -> dict:
     """One step on the next batch; returns the step's metrics (device arrays)."""
-    adversarial = trainer.step >= trainer.config.warmup_steps and trainer.config.gan_weight > 0
+    adversarial = trainer.step >= trainer.config.adversarial_start_step and trainer.config.gan_weight > 0
     batch = trainer.global_batch(next(trainer.data_iterator))
     trainer.state, metrics = trainer.steps[adversarial](trainer.state, trainer.losses, batch)
     trainer.step += 1
@@ -137,9 +144,8 @@ def _checkpoint_manager(trainer: Trainer):
 def _save(manager, trainer: Trainer) -> None:
     import grain
     import orbax.checkpoint as ocp
-    step = trainer.step
-    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(trainer.state),
-                                               data=grain.checkpoint.CheckpointSave(trainer.data_iterator)))
+    manager.save(trainer.step, args=ocp.args.Composite(state=ocp.args.StandardSave(trainer.state),
+                                                       data=grain.checkpoint.CheckpointSave(trainer.data_iterator)))
 
 
 def _restore(manager, trainer: Trainer) -> int | None:
@@ -156,11 +162,18 @@ def _restore(manager, trainer: Trainer) -> int | None:
     return step
 
 
+def _local_copy(tree):
+    """This process's copy of replicated arrays (each on its first local device), so evaluation runs on one
+    host without a collective program that every host would have to join."""
+    return jax.tree.map(lambda a: a.addressable_data(0) if isinstance(a, jax.Array) else a, tree)
+
+
 def evaluate(trainer: Trainer, *, image_dir=None) -> dict:
-    """The EMA generator and bicubic on the held-out pairs (see :mod:`asym_jax.eval.sr`)."""
+    """The EMA generator and bicubic on the held-out pairs (see :mod:`asym_jax.eval.sr`), in float32 at
+    ``Precision.HIGHEST``, on this process's devices only."""
     from asym_jax.eval.sr import evaluate_sr
 
-    ema = trainer.state.g_ema
+    ema = _local_copy(trainer.state.g_ema)
 
     def upscale(lr_unit):
         return np.asarray(trainer.upscale(ema, jnp.asarray(lr_unit)[None]))[0]
@@ -168,12 +181,8 @@ def evaluate(trainer: Trainer, *, image_dir=None) -> dict:
     result = evaluate_sr(upscale, trainer.eval_pairs, scale=trainer.config.scale,
                          metric_names=list(trainer.config.eval_metrics), bound=trainer.eval_metrics,
                          image_dir=image_dir)
-    return {"step": int(trainer.state.step), **result}
-
-
-def _format_duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return {"step": trainer.step, **result,
+            "evaluated_on": f"process 0 of {jax.process_count()}, float32 at Precision.HIGHEST"}
 
 
 def _check_finite(history: list[tuple[int, dict]], manager, workdir) -> None:
@@ -189,84 +198,109 @@ def _check_finite(history: list[tuple[int, dict]], manager, workdir) -> None:
                                 "to resume")
 
 
-def run_job(config, workdir: str, *, devices=None) -> dict:
-    """Trains (or resumes) and evaluates; returns the final evaluation (also in ``<workdir>/eval/final.json``)."""
-    from clu import metric_writers
+def _start(trainer: Trainer, resumed: int | None, primary: bool, writer) -> None:
+    """config.json, the manifest (checked against the recorded one on resume) and the start-up lines."""
+    from asym_jax.io import write_atomic
+    from asym_jax.manifest import write_manifest
+
+    config, workdir = trainer.config, trainer.workdir
+    records = {role: trunk.provenance() for role, trunk in trainer.trunks.items()}
+    if primary:
+        write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
+        write_manifest(workdir, records, step=trainer.step, devices_used=list(trainer.mesh.devices.flat))
+        for role, trunk in trainer.trunks.items():
+            print(trunk.describe(records[role]))
+    if resumed is None:
+        writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
+        if primary:
+            print(f"training from scratch: {config.num_train_steps} steps, global batch {config.batch_size}, "
+                  f"{len(trainer.mesh.devices.flat)} devices")
+    elif primary:
+        print(f"resumed from the checkpoint at step {resumed} in {workdir / 'checkpoints'}")
+
+
+def run_job(config, workdir: str, *, devices=None) -> dict | None:
+    """Trains (or resumes) and evaluates; returns the final evaluation (also in ``<workdir>/eval/final.json``)
+    on process 0, ``None`` on the other hosts."""
+    from clu import metric_writers, periodic_actions
 
     from asym_jax.eval.sr import format_panel
+    from asym_jax.train.progress import Progress, print_line
 
     trainer = build(config, workdir, devices=devices)
     workdir = trainer.workdir
     primary = jax.process_index() == 0
     manager = _checkpoint_manager(trainer)
-    resumed = _restore(manager, trainer)
     writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=not primary)
-    if primary:
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
-    if resumed is None:
-        writer.write_hparams({k: v for k, v in config.to_dict().items() if isinstance(v, (int, float, str, bool))})
-        print(f"training from scratch: {config.num_train_steps} steps, global batch {config.batch_size}, "
-              f"{len(trainer.mesh.devices.flat)} devices")
-    else:
-        print(f"resumed from the checkpoint at step {resumed} in {workdir / 'checkpoints'}")
+    try:
+        resumed = _restore(manager, trainer)
+        _start(trainer, resumed, primary, writer)
+        progress = Progress(num_train_steps=config.num_train_steps, every_steps=config.log_every_steps,
+                            batch_size=config.batch_size, writer=writer,
+                            print_fn=print_line if primary else (lambda line: None))
+        profile = (periodic_actions.Profile(logdir=workdir / "profile", num_profile_steps=config.profile_steps,
+                                            profile_duration_ms=None, first_profile=trainer.step + 10,
+                                            every_secs=None)
+                   if config.profile_steps and primary else None)
+        step = trainer.step
+        pending: list[tuple[int, dict]] = []
+        while step < config.num_train_steps:
+            metrics = train_step(trainer)
+            step += 1
+            pending.append((step, metrics))
+            last = step == config.num_train_steps
+            checkpoint_now = step % config.checkpoint_every_steps == 0 or last
+            eval_now = step % config.eval_every_steps == 0 and not last
+            if step % config.log_every_steps == 0 or checkpoint_now or eval_now:
+                # Every step's losses are checked before anything is evaluated, logged or saved.
+                history = [(s, {k: float(v) for k, v in jax.device_get(m).items()}) for s, m in pending]
+                pending.clear()
+                _check_finite(history, manager, workdir)
+                means = {k: float(np.mean([h[k] for _, h in history if k in h])) for k in history[-1][1]
+                         if k != "finite"}
+                writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
+                progress.losses = means
+            progress(step)
+            if profile is not None:
+                profile(step)
+            if checkpoint_now:
+                with progress.timed("checkpoint", wait_jax_async_dispatch=False):
+                    _save(manager, trainer)
+            if eval_now and primary:
+                with progress.timed("eval", wait_jax_async_dispatch=False):
+                    result = evaluate(trainer)
+                    _log_eval(writer, step, result, workdir / "eval" / f"step_{step}.json")
+                    _log_images(writer, trainer)
+        manager.wait_until_finished()
+        result = None
+        if primary:
+            result = evaluate(trainer, image_dir=workdir / "eval" / "images")
+            _log_eval(writer, step, result, workdir / "eval" / "final.json")
+            _log_images(writer, trainer)
+            print(format_panel(result))
+            print(f"wrote {workdir / 'eval' / 'final.json'}")
+        return result
+    finally:
+        writer.close()
+        manager.close()
 
-    step = trainer.step
-    pending: list[tuple[int, dict]] = []
-    last_log_time, last_log_step, start_time, start_step = time.time(), step, time.time(), step
-    while step < config.num_train_steps:
-        metrics = train_step(trainer)
-        step += 1
-        pending.append((step, metrics))
-        checkpoint_now = step % config.checkpoint_every_steps == 0 or step == config.num_train_steps
-        if step % config.log_every_steps == 0 or checkpoint_now or step == config.num_train_steps:
-            history = [(s, {k: float(v) for k, v in jax.device_get(m).items()}) for s, m in pending]
-            pending.clear()
-            _check_finite(history, manager, workdir)
-            now = time.time()
-            rate = (step - last_log_step) / max(now - last_log_time, 1e-9)
-            last_log_time, last_log_step = now, step
-            means = {k: float(np.mean([h[k] for _, h in history if k in h])) for k in history[-1][1] if k != "finite"}
-            writer.write_scalars(step, {**{f"train/{k}": v for k, v in means.items()}, "train/steps_per_sec": rate,
-                                        "train/images_per_sec": rate * config.batch_size})
-            eta = (config.num_train_steps - step) * (now - start_time) / max(step - start_step, 1)
-            shown = " ".join(f"{k} {means[k]:.4g}" for k in ("g_total", "pixel", "fidelity", "g_gan", "d_loss",
-                                                             "d_real", "d_fake") if k in means)
-            print(f"step {step}/{config.num_train_steps} | {rate:.2f} steps/s | ETA {_format_duration(eta)} | {shown}",
-                  flush=True)
-        if checkpoint_now:
-            _save(manager, trainer)
-        if step % config.eval_every_steps == 0 and step < config.num_train_steps:
-            result = evaluate(trainer)
-            _log_eval(writer, step, result, primary, workdir / "eval" / f"step_{step}.json")
-            _log_images(writer, trainer, primary)
-    manager.wait_until_finished()
-    result = evaluate(trainer, image_dir=workdir / "eval" / "images" if primary else None)
-    _log_eval(writer, step, result, primary, workdir / "eval" / "final.json")
-    _log_images(writer, trainer, primary)
-    writer.flush()
-    print(format_panel(result))
-    print(f"wrote {workdir / 'eval' / 'final.json'}")
-    manager.close()
-    return result
 
-
-def _log_images(writer, trainer: Trainer, primary: bool) -> None:
+def _log_images(writer, trainer: Trainer) -> None:
     """The EMA generator's SR of the first ``log_images`` held-out images, to TensorBoard."""
-    if not (primary and trainer.config.log_images):
+    if not trainer.config.log_images:
         return
+    ema = _local_copy(trainer.state.g_ema)
     images = {}
     for name, _, lr in trainer.eval_pairs[:trainer.config.log_images]:
-        sr = np.asarray(trainer.upscale(trainer.state.g_ema, jnp.asarray(lr, jnp.float32)[None] / 255.0))
+        sr = np.asarray(trainer.upscale(ema, jnp.asarray(lr, jnp.float32)[None] / 255.0))
         images[f"sr/{name}"] = np.clip(sr, 0, 1)
     writer.write_images(trainer.step, images)
 
 
-def _log_eval(writer, step, result, primary, path) -> None:
-    from asym_jax.eval.sr import format_panel, write_json
+def _log_eval(writer, step, result, path) -> None:
+    from asym_jax.eval.sr import format_panel
+    from asym_jax.io import write_json
     writer.write_scalars(step, {f"eval/{method}/{metric}": value for method, values in result["methods"].items()
                                 for metric, value in values.items()})
     logging.info("evaluation at step %d:\n%s", step, format_panel(result))
-    if primary:
-        write_json(path, result)
-
+    write_json(path, result)

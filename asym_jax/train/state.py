@@ -40,18 +40,25 @@ def make_schedule(o, num_train_steps: int) -> optax.Schedule:
     return schedule
 
 
-def make_optimizer(o, num_train_steps: int, *, frozen: Any = None) -> tuple[optax.GradientTransformation,
-                                                                             optax.Schedule]:
-    """Adam(W) with the config's betas, schedule and optional global-norm clipping. ``frozen``: a pytree
-    of bools (True = frozen) matching the parameters; frozen leaves get no update, no weight decay."""
+def make_optimizer(o, num_train_steps: int, *, first_step: int = 0,
+                   frozen: Any = None) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """Adam(W) with the config's betas, schedule and optional global-norm clipping.
+
+    Returns ``(tx, schedule)``; ``schedule`` is a function of the *global* training step. ``first_step``
+    is the global step of this optimiser's first update (the discriminator's starts at
+    ``adversarial_start_step``): its count is shifted so milestones, warm-up and the cosine end fall on
+    the same global steps as the generator's. ``frozen``: a pytree of bools (True = frozen) matching the
+    parameters; frozen leaves get no update, no weight decay.
+    """
     schedule = make_schedule(o, num_train_steps)
+    by_count = schedule if not first_step else (lambda count: schedule(count + first_step))
     parts = []
     if o.clip_norm:
         parts.append(optax.clip_by_global_norm(o.clip_norm))
     if o.weight_decay:
-        parts.append(optax.adamw(schedule, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay))
+        parts.append(optax.adamw(by_count, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay))
     else:
-        parts.append(optax.adam(schedule, b1=o.b1, b2=o.b2))
+        parts.append(optax.adam(by_count, b1=o.b1, b2=o.b2))
     tx = optax.chain(*parts)
     if frozen is not None and any(jax.tree.leaves(frozen)):
         labels = jax.tree.map(lambda f: "frozen" if f else "train", frozen)

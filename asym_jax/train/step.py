@@ -1,9 +1,12 @@
 """The jitted SR-GAN step: a generator update on pixel + fidelity + weighted adversarial loss, then a
 discriminator update on the same (stop-gradient) SR batch.
 
-Pure: ``step(state, losses, batch) -> (state, metrics)``; the losses (pytrees holding their networks'
+Pure: ``step(state, losses, batch) -> (state, metrics)``; ``metrics["finite"]`` is 1 when every loss, gradient
+norm and the norms of the updated parameters are finite (so a state is never saved or evaluated after an
+update that overflowed); the losses (pytrees holding their networks'
 weights) come in as an argument, so nothing large is baked into the compiled program as a constant.
-``adversarial=False`` (the warm-up phase) updates the generator alone.
+``adversarial=False`` (the generator-only phase before ``adversarial_start_step``) updates the generator
+alone.
 
 In the generator's update the discriminator runs in training mode (batch statistics, as BasicSR does)
 but its state updates are discarded; the discriminator's own update then advances its batch statistics
@@ -39,14 +42,13 @@ class StepConfig:
     d_apply: Callable                  # (variables, x, train, mutable) -> (logits, new_state)
     g_tx: optax.GradientTransformation
     d_tx: optax.GradientTransformation
-    g_schedule: optax.Schedule
+    g_schedule: optax.Schedule        # learning rates by global step (for the logs)
     d_schedule: optax.Schedule
     adversarial_kind: str
     pixel_weight: float
     fidelity_weight: float
     gan_weight: float
     ema_decay: float
-    warmup_steps: int
 
 
 def to_unit(images: jax.Array) -> jax.Array:
@@ -84,6 +86,7 @@ def make_train_step(cfg: StepConfig, *, adversarial: bool):
         g_updates, g_opt = cfg.g_tx.update(g_grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, g_updates)
         metrics["g_grad_norm"] = global_norm(g_grads)
+        metrics["g_param_norm"] = global_norm(g_params)  # a finite loss can still step into Inf/NaN parameters
         metrics["lr_g"] = jnp.asarray(cfg.g_schedule(state.step), jnp.float32)
         new = state.replace(step=state.step + 1, g_params=g_params, g_opt=g_opt,
                             g_ema=ema_update(state.g_ema, g_params, cfg.ema_decay),
@@ -99,11 +102,11 @@ def make_train_step(cfg: StepConfig, *, adversarial: bool):
 
             (d_loss, (d_state, real, fake)), d_grads = jax.value_and_grad(d_objective, has_aux=True)(state.d_params)
             d_updates, d_opt = cfg.d_tx.update(d_grads, state.d_opt, state.d_params)
-            new = new.replace(d_params=optax.apply_updates(state.d_params, d_updates), d_opt=d_opt,
-                              d_state=d_state)
+            d_params = optax.apply_updates(state.d_params, d_updates)
+            new = new.replace(d_params=d_params, d_opt=d_opt, d_state=d_state)
             metrics.update(d_loss=d_loss, d_real=jnp.mean(real), d_fake=jnp.mean(fake),
-                           d_grad_norm=global_norm(d_grads),
-                           lr_d=jnp.asarray(cfg.d_schedule(state.step - cfg.warmup_steps), jnp.float32))
+                           d_grad_norm=global_norm(d_grads), d_param_norm=global_norm(d_params),
+                           lr_d=jnp.asarray(cfg.d_schedule(state.step), jnp.float32))
         metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
         metrics["finite"] = jnp.all(jnp.asarray([jnp.isfinite(v) for v in metrics.values()])).astype(jnp.float32)
         return new, metrics

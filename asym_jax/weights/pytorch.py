@@ -27,10 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from asym_jax.errors import InputError
+from asym_jax.io import write_json
 from asym_jax.models import backbones, discriminators, generators
 from asym_jax.weights.assets import sha256_of
 from asym_jax.weights.convert import DEFAULT_IGNORE, ConversionError, torch_to_flax
 from asym_jax.weights.readers import read_torch_checkpoint
+from asym_jax.weights.torchvision import from_torchvision_alexnet, from_torchvision_vgg
 
 __all__ = ["ARCHS", "Arch", "from_pytorch", "load_converted", "save_converted", "state_dict_of"]
 
@@ -81,13 +83,11 @@ def _backbone_build(name: str) -> Callable[..., nn.Module]:
 
 def _vgg_convert(depth: int):
     def convert(state, target):
-        from asym_jax.weights.backbones import from_torchvision_vgg
         return {"params": from_torchvision_vgg(state, depth)}
     return convert
 
 
 def _alexnet_convert(state, target):
-    from asym_jax.weights.backbones import from_torchvision_alexnet
     return {"params": from_torchvision_alexnet(state)}
 
 
@@ -231,9 +231,7 @@ def save_converted(directory: str | os.PathLike, arch: str, options: Mapping[str
     metadata = {"format": _FORMAT, "arch": arch, "options": dict(options)}
     if source is not None:
         metadata.update(source=str(source), source_sha256=sha256_of(source))
-    tmp = directory / "metadata.json.tmp"
-    tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, directory / "metadata.json")
+    write_json(directory / "metadata.json", metadata, sort_keys=True)
     return directory
 
 

@@ -34,6 +34,7 @@ class SwinBlock(nn.Module):
     mlp_ratio: float = 4.0
     drop_path: float = 0.0
     dtype: Any = jnp.float32
+    precision: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
@@ -45,15 +46,18 @@ class SwinBlock(nn.Module):
         y = jnp.pad(y, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
         hp, wp = h + pad_h, w + pad_w
         mask = jnp.asarray(shift_mask(hp, wp, self.window, self.shift)) if self.shift else None
-        windows = WindowAttention(c, self.window, self.num_heads, dtype=self.dtype, name="attn")(
+        windows = WindowAttention(c, self.window, self.num_heads, dtype=self.dtype, precision=self.precision,
+                                  name="attn")(
             window_partition(y, self.window), mask)
         y = window_reverse(windows, self.window, hp, wp)[:, :h, :w]
         if self.shift:
             y = jnp.roll(y, (self.shift, self.shift), axis=(1, 2))
         x = x + drop_path(self, y, self.drop_path, deterministic)
         y = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="norm2")(x)
-        y = nn.Dense(int(c * self.mlp_ratio), kernel_init=_trunc, dtype=self.dtype, name="mlp_fc1")(y)
-        y = nn.Dense(c, kernel_init=_trunc, dtype=self.dtype, name="mlp_fc2")(nn.gelu(y, approximate=False))
+        y = nn.Dense(int(c * self.mlp_ratio), kernel_init=_trunc, dtype=self.dtype, precision=self.precision,
+                     name="mlp_fc1")(y)
+        y = nn.Dense(c, kernel_init=_trunc, dtype=self.dtype, precision=self.precision,
+                     name="mlp_fc2")(nn.gelu(y, approximate=False))
         return x + drop_path(self, y, self.drop_path, deterministic)
 
 
@@ -72,6 +76,7 @@ class SwinTransformer(nn.Module):
     mean: Sequence[float] = IMAGENET_MEAN
     std: Sequence[float] = IMAGENET_STD
     dtype: Any = jnp.float32
+    precision: Any = None            # of every matmul and convolution (jax.lax.Precision)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> dict[str, jax.Array]:
@@ -84,7 +89,7 @@ class SwinTransformer(nn.Module):
         wanted, out = set(self.taps), {}
         h = normalize(x, self.mean, self.std).astype(self.dtype)
         h = nn.Conv(self.embed_dim, (self.patch_size,) * 2, strides=(self.patch_size,) * 2, padding="VALID",
-                    dtype=self.dtype, name="patch_embed_proj")(h)
+                    dtype=self.dtype, precision=self.precision, name="patch_embed_proj")(h)
         h = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name="patch_embed_norm")(h)
         rates = np.linspace(0.0, self.drop_path_rate, sum(self.depths)).tolist()
         start, dim = 0, self.embed_dim
@@ -96,14 +101,14 @@ class SwinTransformer(nn.Module):
                 # timm's PatchMerging order: (0, 0), (1, 0), (0, 1), (1, 1) offsets in (row, column)
                 h = h.reshape(b, hh // 2, 2, ww // 2, 2, c).transpose(0, 1, 3, 4, 2, 5).reshape(b, hh // 2, ww // 2, 4 * c)
                 h = nn.LayerNorm(use_fast_variance=False, epsilon=1e-5, dtype=self.dtype, name=f"layers_{stage}_downsample_norm")(h)
-                h = nn.Dense(dim, use_bias=False, kernel_init=_trunc, dtype=self.dtype,
+                h = nn.Dense(dim, use_bias=False, kernel_init=_trunc, dtype=self.dtype, precision=self.precision,
                              name=f"layers_{stage}_downsample_reduction")(h)
             nominal = self.img_size // self.patch_size // 2 ** stage
             window = min(self.window_size, nominal)
             shift = 0 if nominal <= self.window_size else self.window_size // 2
             for block in range(depth):
                 h = SwinBlock(dim, heads, window, 0 if block % 2 == 0 else shift, self.mlp_ratio, rates[start + block],
-                              self.dtype, name=f"layers_{stage}_blocks_{block}")(h, not train)
+                              self.dtype, self.precision, name=f"layers_{stage}_blocks_{block}")(h, not train)
             start += depth
             if f"stage{stage + 1}" in wanted:
                 out[f"stage{stage + 1}"] = h

@@ -78,6 +78,7 @@ class _Layer(nn.Module):
     mlp_ratio: float
     eps: float
     dtype: Any
+    precision: Any = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -89,21 +90,23 @@ class _Layer(nn.Module):
         y = nn.LayerNorm(use_fast_variance=False, epsilon=self.eps, dtype=self.dtype, name=names[0])(x)
 
         def proj(name):
-            return nn.Dense(d, kernel_init=_trunc, dtype=self.dtype, name=f"{names[1]}_{name}")
+            return nn.Dense(d, kernel_init=_trunc, dtype=self.dtype, precision=self.precision, name=f"{names[1]}_{name}")
 
         q = proj("q_proj")(y).reshape(b, n, self.heads, head_dim) * head_dim ** -0.5
         k = proj("k_proj")(y).reshape(b, n, self.heads, head_dim)
         v = proj("v_proj")(y).reshape(b, n, self.heads, head_dim)
-        attn = jax.nn.softmax(jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32), axis=-1).astype(self.dtype)
-        y = jnp.einsum("bhqk,bkhd->bqhd", attn, v).reshape(b, n, d)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, precision=self.precision)
+        attn = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(self.dtype)
+        y = jnp.einsum("bhqk,bkhd->bqhd", attn, v, precision=self.precision).reshape(b, n, d)
         y = proj(names[2])(y)
         if dinov2:
             y = y * self.param("layer_scale1_lambda1", nn.initializers.ones, (d,)).astype(y.dtype)
         x = x + y
         y = nn.LayerNorm(use_fast_variance=False, epsilon=self.eps, dtype=self.dtype, name=names[3])(x)
-        y = nn.Dense(int(d * self.mlp_ratio), kernel_init=_trunc, dtype=self.dtype, name="mlp_fc1")(y)
+        y = nn.Dense(int(d * self.mlp_ratio), kernel_init=_trunc, dtype=self.dtype, precision=self.precision,
+                     name="mlp_fc1")(y)
         y = nn.gelu(y, approximate=False) if dinov2 else y * jax.nn.sigmoid(1.702 * y)  # CLIP's quick_gelu
-        y = nn.Dense(d, kernel_init=_trunc, dtype=self.dtype, name="mlp_fc2")(y)
+        y = nn.Dense(d, kernel_init=_trunc, dtype=self.dtype, precision=self.precision, name="mlp_fc2")(y)
         if dinov2:
             y = y * self.param("layer_scale2_lambda1", nn.initializers.ones, (d,)).astype(y.dtype)
         return x + y
@@ -122,6 +125,7 @@ class ViT(nn.Module):
     mlp_ratio: float = 4.0
     taps: Sequence[str] = ("patches",)
     dtype: Any = jnp.float32
+    precision: Any = None            # of every matmul and convolution (jax.lax.Precision)
     remat: bool = False
 
     @nn.compact
@@ -140,7 +144,7 @@ class ViT(nn.Module):
         h = normalize(x, mean, std).astype(self.dtype)
         patch_name = "embeddings_patch_embeddings_projection" if dinov2 else "embeddings_patch_embedding"
         h = nn.Conv(self.width, (self.patch, self.patch), strides=(self.patch, self.patch), padding="VALID",
-                    use_bias=dinov2, dtype=self.dtype, name=patch_name)(h)
+                    use_bias=dinov2, dtype=self.dtype, precision=self.precision, name=patch_name)(h)
         b, gh, gw, d = h.shape
         grid = self.image_size // self.patch
         if dinov2:
@@ -161,7 +165,8 @@ class ViT(nn.Module):
         last_needed = max([int(t[5:]) for t in wanted if t.startswith("block")] +
                           ([self.depth] if wanted & {"cls", "patches"} else []))
         for k in range(last_needed):
-            tokens = layer(self.layout, d, self.heads, self.mlp_ratio, eps, self.dtype, name=f"{prefix}_{k}")(tokens)
+            tokens = layer(self.layout, d, self.heads, self.mlp_ratio, eps, self.dtype, self.precision,
+                           name=f"{prefix}_{k}")(tokens)
             if f"block{k + 1}" in wanted:
                 out[f"block{k + 1}"] = tokens[:, 1:].reshape(b, gh, gw, d)
         if wanted & {"cls", "patches"}:

@@ -1,4 +1,5 @@
-"""Variables of the feature backbones: ImageNet (offline assets), seeded random, or converted files."""
+"""Variables of the feature backbones ("trunks"): ImageNet (offline assets), seeded random, or converted
+files; and the provenance record of each (:func:`trunk_provenance`)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,16 @@ import numpy as np
 
 from asym_jax.errors import InputError
 from asym_jax.models import backbones
-from asym_jax.models.backbones.vgg import VGG_BLOCKS, vgg_layer_names
-from asym_jax.weights.assets import AssetError, resolve
+from asym_jax.models.backbones.vgg import vgg_layer_names
+from asym_jax.weights.assets import ASSETS, AssetError, resolve, sha256_of
+from asym_jax.weights.pytorch import ARCHS, from_pytorch, load_converted, read_metadata
 from asym_jax.weights.readers import read_numpy_pickle
+from asym_jax.weights.torchvision import ALEXNET_CONVS
 
-__all__ = ["backbone_variables", "checkpoint_hint", "from_torchvision_alexnet", "from_torchvision_vgg", "has_offline_imagenet",
-           "with_backbone"]
+__all__ = ["backbone_variables", "checkpoint_hint", "has_offline_imagenet", "trunk_provenance", "with_backbone"]
 
 Variables = dict[str, Any]
 
-# torchvision ``features`` indices of the convolutions.
-_ALEXNET_TORCH_INDEX = {"conv1": 0, "conv2": 3, "conv3": 6, "conv4": 8, "conv5": 10}
 _IMAGENET_ASSETS = {"vgg16": ("vgg16_imagenet", "VGG16_0"), "alexnet": ("alexnet_imagenet", "AlexNet_0")}
 # Checkpoints to convert for the backbones without offline ImageNet weights.
 _WHERE_TO_GET = {
@@ -34,50 +34,6 @@ _WHERE_TO_GET = {
     "dinov2_b14": "facebook/dinov2-base pytorch_model.bin",
     "clip_b32": "openai/clip-vit-base-patch32 pytorch_model.bin",
 }
-
-
-def _vgg_torch_indices(depth: int) -> dict[str, int]:
-    indices, index = {}, 0
-    for b, (n, _) in enumerate(VGG_BLOCKS[depth], 1):
-        for i in range(1, n + 1):
-            indices[f"conv{b}_{i}"] = index
-            index += 2  # conv, relu
-        index += 1  # max-pool
-    return indices
-
-
-def _conv_from_torch(state: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    weight, bias = state[prefix + ".weight"], state[prefix + ".bias"]
-    return {"kernel": np.ascontiguousarray(np.transpose(weight, (2, 3, 1, 0)), np.float32),
-            "bias": np.asarray(bias, np.float32)}
-
-
-def _features(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    # Accept ``vgg16().state_dict()`` as well as ``vgg16().features.state_dict()``.
-    return {k if k.startswith("features.") else "features." + k: v for k, v in state.items()
-            if not k.startswith("classifier.")}
-
-
-def _from_indices(state, indices: dict[str, int], what: str) -> dict:
-    state = _features(state)
-    missing = [f"features.{i}.weight" for i in indices.values() if f"features.{i}.weight" not in state]
-    if missing:
-        raise InputError(f"{what} state dict lacks {missing}")
-    expected = {f"features.{i}.{p}" for i in indices.values() for p in ("weight", "bias")}
-    unknown = sorted(set(state) - expected)
-    if unknown:
-        raise InputError(f"{what} state dict has unknown keys {unknown[:10]}")
-    return {name: _conv_from_torch(state, f"features.{i}") for name, i in indices.items()}
-
-
-def from_torchvision_vgg(state: dict[str, np.ndarray], depth: int) -> dict:
-    """Converts a torchvision ``vgg16``/``vgg19`` state dict (numpy arrays) to :class:`VGG` params."""
-    return _from_indices(state, _vgg_torch_indices(depth), f"VGG-{depth}")
-
-
-def from_torchvision_alexnet(state: dict[str, np.ndarray]) -> dict:
-    """Converts a torchvision ``alexnet`` state dict (numpy arrays) to :class:`AlexNet` params."""
-    return _from_indices(state, _ALEXNET_TORCH_INDEX, "AlexNet")
 
 
 def has_offline_imagenet(name: str) -> bool:
@@ -98,21 +54,19 @@ def _imagenet(name: str) -> Variables:
             f"weights=DIR (or weights=FILE directly), or use weights='random'")
     asset, root = _IMAGENET_ASSETS[name]
     tree = read_numpy_pickle(resolve(asset))[root]
-    convs = vgg_layer_names(16) if name == "vgg16" else list(_ALEXNET_TORCH_INDEX)
+    convs = vgg_layer_names(16) if name == "vgg16" else list(ALEXNET_CONVS)
     return {"params": {layer: {"kernel": np.asarray(tree[f"Conv_{k}"]["kernel"], np.float32),
                                "bias": np.asarray(tree[f"Conv_{k}"]["bias"], np.float32)}
                        for k, layer in enumerate(convs)}}
 
 
 def _random(name: str, seed: int) -> Variables:
-    from asym_jax.weights.pytorch import ARCHS
     arch = ARCHS[name]
     module = arch.build()
     return jax.tree.map(np.asarray, dict(module.init(jax.random.PRNGKey(seed), arch.example({}))))
 
 
 def _from_path(name: str, path: pathlib.Path) -> Variables:
-    from asym_jax.weights.pytorch import from_pytorch, load_converted, read_metadata
     if path.is_dir():
         arch = read_metadata(path)["arch"]
         if arch != name:
@@ -160,3 +114,24 @@ def with_backbone(variables: Variables, backbone: str, weights: str = "imagenet"
                              "(a different backbone?)")
         out[collection][scope] = trunk[collection]
     return out
+
+
+def trunk_provenance(name: str, weights: str = "imagenet", *, seed: int = 0) -> dict:
+    """Where ``backbone_variables(name, weights, seed=seed)`` comes from, for a run's manifest:
+    ``{"backbone", "source": "imagenet" | "random" | PATH, "seed": int or None, "sha256": hex or None}``.
+
+    ``sha256`` identifies the weights: the offline asset's recorded digest for ``imagenet``, the file's
+    digest for a checkpoint file, the digest of the checkpoint a converted folder was made from (its
+    ``metadata.json``), ``None`` for ``random`` (the seed identifies those).
+    """
+    if weights == "imagenet":
+        sha = ASSETS[_IMAGENET_ASSETS[name][0]].sha256 if name in _IMAGENET_ASSETS else None
+        return {"backbone": name, "source": "imagenet", "seed": None, "sha256": sha}
+    if weights == "random":
+        return {"backbone": name, "source": "random", "seed": int(seed), "sha256": None}
+    path = pathlib.Path(weights)
+    if path.is_dir():
+        sha = read_metadata(path).get("source_sha256")
+    else:
+        sha = sha256_of(path) if path.is_file() else None
+    return {"backbone": name, "source": str(path.absolute()), "seed": None, "sha256": sha}

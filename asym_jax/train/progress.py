@@ -1,0 +1,47 @@
+"""The training progress line, through ``clu.periodic_actions``.
+
+:class:`Progress` is clu's ``ReportProgress`` (steps/s and uptime to the metric writer, the work-unit note
+with percentage, ETA and the share of time spent in ``timed("eval")`` / ``timed("checkpoint")`` blocks)
+that also prints one console line per report with the latest training losses and writes images/s.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from clu import periodic_actions
+
+__all__ = ["Progress", "format_duration", "print_line"]
+
+_SHOWN = ("g_total", "pixel", "fidelity", "g_gan", "d_loss", "d_real", "d_fake")
+
+
+def print_line(line: str) -> None:
+    print(line, flush=True)  # at once, also when stdout is a pipe
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Progress(periodic_actions.ReportProgress):
+    """Reports every ``every_steps`` steps and at the last one; call it after every step. Set
+    :attr:`losses` (host floats) before the call at a reporting step."""
+
+    def __init__(self, *, num_train_steps: int, every_steps: int, batch_size: int, writer=None,
+                 print_fn: Callable[[str], None] = print_line):
+        super().__init__(num_train_steps=num_train_steps, writer=writer, every_steps=every_steps, every_secs=None)
+        self.losses: dict[str, float] = {}
+        self._total = num_train_steps
+        self._batch_size = batch_size
+        self._print = print_fn
+
+    def _apply(self, step: int, t: float) -> None:
+        rate = (step - self._previous_step) / max(t - self._previous_time, 1e-9)
+        super()._apply(step, t)  # the note, steps_per_sec and uptime
+        if self._writer is not None:
+            self._writer.write_scalars(step, {"images_per_sec": rate * self._batch_size})
+        shown = " ".join(f"{k} {self.losses[k]:.4g}" for k in _SHOWN if k in self.losses)
+        eta = (self._total - step) / max(rate, 1e-9)
+        self._print(f"step {step}/{self._total} | {rate:.2f} steps/s | ETA {format_duration(eta)} | {shown}")
