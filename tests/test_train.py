@@ -129,9 +129,10 @@ def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     from asym_jax.data import datasets
     datasets.prepare("sample", data_dir=data_dir)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
-    whole = subprocess.run(_main(tmp_path / "whole", data_dir), cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=600)
+    whole = subprocess.run(_main(tmp_path / "whole", data_dir, "--config.profile_steps=2"), cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr[-3000:]
+    assert list((tmp_path / "whole" / "profile").rglob("*.xplane.pb")), "no profiler trace"  # steps 10-12
 
     process = subprocess.Popen(_main(tmp_path / "killed", data_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)

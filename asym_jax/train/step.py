@@ -1,10 +1,10 @@
 """The jitted SR-GAN step: a generator update on pixel + fidelity + weighted adversarial loss, then a
 discriminator update on the same (stop-gradient) SR batch.
 
-Pure: ``step(state, losses, batch) -> (state, metrics)``; ``metrics["finite"]`` is 1 when every loss, gradient
-norm and the norms of the updated parameters are finite (so a state is never saved or evaluated after an
-update that overflowed); the losses (pytrees holding their networks'
+Pure: ``step(state, losses, batch) -> (state, metrics)``; the losses (pytrees holding their networks'
 weights) come in as an argument, so nothing large is baked into the compiled program as a constant.
+``metrics["finite"]`` is 1 when every loss, gradient norm and updated-parameter norm is finite, so a state
+is never saved or evaluated after an update that overflowed.
 ``adversarial=False`` (the generator-only phase before ``adversarial_start_step``) updates the generator
 alone.
 
