@@ -16,10 +16,22 @@ from typing import Any
 __all__ = ["write_atomic", "write_json"]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (``os.umask`` can only be read by
+    setting it, which would race with threads creating files, such as Orbax's)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()  # read once, at import
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> pathlib.Path:
@@ -30,7 +42,7 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> pathlib.Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would honour the umask
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp makes 0600; a plain open() would honour the umask
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())

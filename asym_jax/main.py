@@ -47,8 +47,9 @@ def resolve_workdir(workdir: str | None, job: str, process_count: int) -> str:
     if workdir:
         return workdir
     if process_count > 1:
-        raise app.UsageError(f"--workdir is required on {process_count} hosts: every host must write to the same "
-                             "folder (a shared file system or gs://)")
+        from asym_jax.errors import InputError
+        raise InputError(f"--workdir is required on {process_count} hosts: every host must write to the same "
+                         "folder (on a file system they share)")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return str(pathlib.Path("runs") / f"{job}-{stamp}")
 
@@ -86,13 +87,13 @@ def main(argv) -> None:
     jobs = _jobs()
     if config.job not in jobs:
         raise app.UsageError(f"unknown job {config.job!r}; available: {', '.join(sorted(jobs))}")
-    workdir = resolve_workdir(_WORKDIR.value, config.job, jax.process_count())
-    logging.info("JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
-    print(f"job {config.job}, workdir {workdir}")
     from asym_jax.errors import InputError
     from asym_jax.train.sr_gan import DivergedError
     from asym_jax.weights.assets import AssetError
     try:
+        workdir = resolve_workdir(_WORKDIR.value, config.job, jax.process_count())
+        logging.info("JAX process %d of %d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
+        print(f"job {config.job}, workdir {workdir}")
         jobs[config.job](config, workdir)
     except (InputError, AssetError) as error:
         logging.error("%s", error)

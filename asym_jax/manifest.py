@@ -7,8 +7,10 @@ Written by process 0 when a job starts::
      "devices": {"platform", "kind", "count", "processes"}, "command": "...", "time": "...",
      "resumes": [{"time", "command", "devices", "step"}, ...]}
 
-A resumed run appends to ``resumes`` and must find the same trunks: a weights file that changed since the
-run started would otherwise silently give a different loss or discriminator in the middle of a run.
+A resumed run must find the same trunks (:func:`check_manifest`, before anything is restored) and appends
+to ``resumes``: a weights file that changed since the run started would otherwise silently give a different
+loss, discriminator or evaluation metric in the middle of a run. Roles: ``discriminator``, ``fidelity``,
+``pixel`` (the losses) and ``eval/<metric>`` (the evaluation metrics).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Mapping, Sequence
 from asym_jax.errors import InputError
 from asym_jax.io import write_json
 
-__all__ = ["ManifestError", "devices", "versions", "write_manifest"]
+__all__ = ["ManifestError", "check_manifest", "devices", "versions", "write_manifest"]
 
 _PACKAGES = ("asym_jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy")
 
@@ -70,30 +72,42 @@ def _same_weights(a: dict | None, b: dict | None) -> bool:
     return a["source"] == b["source"]
 
 
-def write_manifest(workdir: str | os.PathLike, trunks: Mapping[str, dict], *, step: int = 0,
-                   devices_used: Sequence | None = None, command: Sequence[str] | None = None) -> dict:
-    """Writes (or, for a resumed run, extends) the manifest; returns it. Raises :class:`ManifestError` when
-    the recorded trunks differ from ``trunks``."""
+def _read(path: pathlib.Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ManifestError(f"{path} is unreadable ({error}); it records where this run's weights came from: "
+                            "restore it, or use a new --workdir") from None
+
+
+def check_manifest(workdir: str | os.PathLike, trunks: Mapping[str, dict]) -> None:
+    """Before a resume (on every host: it only reads): raises :class:`ManifestError` when the trunks
+    recorded in ``<workdir>/manifest.json`` are other weights than ``trunks``. A workdir without a
+    manifest (a run from before manifests) passes."""
     path = pathlib.Path(workdir) / "manifest.json"
-    command = shlex.join(sys.argv if command is None else command)
-    trunks = {role: dict(record) for role, record in trunks.items()}
-    if path.exists():
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise ManifestError(f"{path} is unreadable ({error}); it records where this run's weights came from: "
-                                "restore it, or use a new --workdir") from None
-        recorded = manifest.get("trunks", {})
-        changed = sorted(r for r in set(recorded) | set(trunks) if not _same_weights(recorded.get(r), trunks.get(r)))
-        if changed:
-            raise ManifestError(
-                f"{workdir} holds a run that started with other trunk weights ({', '.join(changed)}): recorded "
-                f"{[recorded.get(r) for r in changed]}, now {[trunks.get(r) for r in changed]} (see {path}); resuming "
-                "would mix them. Restore the original weights or use a new --workdir")
-        manifest.setdefault("resumes", []).append({"time": _now(), "command": command,
-                                                   "devices": devices(devices_used), "step": step})
+    if not path.exists():
+        return
+    recorded = _read(path).get("trunks", {})
+    changed = sorted(r for r in set(recorded) | set(trunks) if not _same_weights(recorded.get(r), trunks.get(r)))
+    if changed:
+        raise ManifestError(
+            f"{workdir} holds a run that started with other trunk weights ({', '.join(changed)}): recorded "
+            f"{[recorded.get(r) for r in changed]}, now {[trunks.get(r) for r in changed]} (see {path}); resuming "
+            "would mix them. Restore the original weights or use a new --workdir")
+
+
+def write_manifest(workdir: str | os.PathLike, trunks: Mapping[str, dict], *, resumed_step: int | None = None,
+                   devices_used: Sequence | None = None, command: Sequence[str] | None = None) -> dict:
+    """Writes a new manifest (``resumed_step=None``: a run that starts from scratch, also after an attempt
+    that saved no checkpoint), or appends this start to ``resumes`` (after :func:`check_manifest`)."""
+    path = pathlib.Path(workdir) / "manifest.json"
+    start = {"time": _now(), "command": shlex.join(sys.argv if command is None else command),
+             "devices": devices(devices_used)}
+    if resumed_step is not None and path.exists():
+        manifest = _read(path)
+        manifest.setdefault("resumes", []).append({**start, "step": resumed_step})
     else:
-        manifest = {"trunks": trunks, "versions": versions(), "devices": devices(devices_used), "command": command,
-                    "time": _now(), "resumes": []}
+        manifest = {"trunks": {role: dict(record) for role, record in trunks.items()}, "versions": versions(),
+                    **start, "resumes": []}
     write_json(path, manifest)
     return manifest

@@ -176,7 +176,8 @@ def _recipe_config(recipe: str, args, data_dir: str, loss_in_dtype: bool):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = module.get_config(preset)
-    config.d_init = "random"
+    if config.discriminator.endswith(("_image", "_patch")):  # a backbone head: its trunk random (no weights travel)
+        config.d_init = "random"
     config.dataset = config.eval_dataset = "sample"
     config.train_split, config.eval_split = "train", "test"
     config.data_dir, config.manual_dir = data_dir, ""
@@ -571,9 +572,8 @@ def main(argv=None) -> int:
             print(f"# torch {r['mode']}: first step {r['first_step_s']:.1f} s{peak}, g_total {r['g_total']:.4g}")
     if args.json:
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-            with open(args.json, "w") as f:
-                json.dump({"args": vars(args), "records": records}, f, indent=1)
+            from asym_jax.io import write_json
+            write_json(args.json, {"args": vars(args), "records": records})
         except OSError as error:
             print(f"# could not write {args.json}: {error}")
     print()

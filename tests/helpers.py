@@ -122,12 +122,18 @@ def lpips_reference(torch, net, version, trunk_params):
 def dists_reference(torch, trunk_params, alpha=None, beta=None):
     import DISTS_pytorch.DISTS_pt as dists_module
 
-    original = dists_module.models.vgg16
+    original, load = dists_module.models.vgg16, torch.load
+    packaged = os.path.join(os.path.dirname(dists_module.__file__), "weights.pt")
+
+    def load_from_package(path, *args, **kwargs):  # it reads <sys.prefix>/weights.pt: absent after pip --target
+        return load(path if os.path.exists(path) else packaged, *args, **kwargs)
+
     dists_module.models.vgg16 = lambda *args, **kwargs: original(weights=None)
+    torch.load = load_from_package
     try:
         model = dists_module.DISTS().eval()
     finally:
-        dists_module.models.vgg16 = original
+        dists_module.models.vgg16, torch.load = original, load
     modules = {int(name): m for stage in (model.stage1, model.stage2, model.stage3, model.stage4, model.stage5)
                for name, m in stage.named_children()}
     _copy_convs(torch, modules, trunk_params, _TORCH_VGG16_CONVS)

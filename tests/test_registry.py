@@ -115,4 +115,8 @@ def test_specs_parse_format_and_bind():
         with pytest.raises(ValueError):
             metrics.parse_spec(bad)
     assert metrics.from_spec("ms_ssim:num_scales=4").options == (("num_scales", 4),)
-    assert metrics.from_spec("lpips_alex").trunk == "alexnet" and metrics.from_spec("psnr").trunk is None
+    lpips_alex = metrics.info("lpips_alex")
+    assert lpips_alex.trunk({**lpips_alex.defaults}) == "alexnet" and metrics.info("psnr").trunk is None
+    from asym_jax.losses import loss_trunk
+    assert loss_trunk("dists_style", {"backbone": "resnet50"}) == ("resnet50", True)
+    assert loss_trunk("dists", {}) == ("vgg16", False) and loss_trunk("perceptual_vgg19", {}) == ("vgg19", True)

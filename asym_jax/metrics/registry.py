@@ -104,11 +104,6 @@ class Metric:
     def higher_is_better(self) -> bool:
         return self.info.higher_is_better
 
-    @property
-    def trunk(self) -> str | None:
-        """The backbone of the metric's feature network (``None`` without one)."""
-        return None if self.info.trunk is None else self.info.trunk({**self.info.defaults, **dict(self.options)})
-
     def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
         kwargs = dict(self.options)
         if self.info.load_params is not None:
@@ -128,11 +123,6 @@ class Loss:
 
     def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return jnp.mean(self.per_image(x, y))
-
-    @property
-    def trunk(self) -> str | None:
-        """The backbone of the loss's feature network (``None`` without one)."""
-        return self.metric.trunk
 
 
 def _lpips_trunk(options: Mapping[str, Any]) -> str:

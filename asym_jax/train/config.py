@@ -84,7 +84,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.eval_metrics = ("psnr_y", "ssim", "lpips_vgg", "dists")
     c.log_images = 2                 # SR samples written to TensorBoard at each evaluation
-    c.profile_steps = 0              # > 0: a profiler trace of that many steps from step 10 in <workdir>/profile
+    # > 0: a profiler trace of that many steps, taken 10 steps after the start or resume, in <workdir>/profile.
+    c.profile_steps = 0
     return c
 
 
@@ -130,6 +131,10 @@ def check_config(c) -> None:
         need(o.schedule in ("constant", "multistep", "cosine"),
              f"{which}.schedule must be constant, multistep or cosine, got {o.schedule!r}")
         need(all(isinstance(m, int) and m > 0 for m in o.milestones), f"{which}.milestones must be positive steps")
+        need(isinstance(o.warmup_steps, int) and o.warmup_steps >= 0,
+             f"{which}.warmup_steps must be an integer >= 0, got {o.warmup_steps!r}")
+        need(all(m > o.warmup_steps for m in o.milestones),
+             f"{which}.milestones {tuple(o.milestones)} must come after its warm-up ({o.warmup_steps} steps)")
     import jax
     need(c.batch_size % jax.device_count() == 0,
          f"batch_size {c.batch_size} must be a multiple of the {jax.device_count()} devices")

@@ -26,7 +26,8 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress(periodic_actions.ReportProgress):
-    """Reports every ``every_steps`` steps and at the last one; call it after every step. Set
+    """Call it after every step; it reports at the multiples of ``every_steps`` and at the last step, except
+    on its first call (clu measures the rate from that call on; a one-step run prints no line). Set
     :attr:`losses` (host floats) before the call at a reporting step."""
 
     def __init__(self, *, num_train_steps: int, every_steps: int, batch_size: int, writer=None,

@@ -22,7 +22,7 @@ from asym_jax.train.config import ConfigError
 from asym_jax.train.seeds import component_key, component_seed
 
 __all__ = ["Networks", "Trunk", "build_losses", "build_networks", "discriminator_trunk", "frozen_mask",
-           "init_variables", "loss_spec", "pretrained_weights"]
+           "eval_metrics", "init_variables", "pretrained_weights", "resolve_spec"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +122,9 @@ def discriminator_trunk(config, networks: Networks) -> Trunk | None:
     """The discriminator's trunk as ``d_init`` says (``None`` for discriminators without a backbone)."""
     backbone = networks.d_backbone
     if backbone is None:
+        if config.d_init != "pretrained":
+            raise ConfigError(f"d_init={config.d_init!r} sets a discriminator's backbone trunk, and discriminator "
+                              f"{config.discriminator!r} has none (use a <backbone>_image / <backbone>_patch head)")
         return None
     if config.d_init == "pretrained":
         weights = pretrained_weights(backbone, config, f"discriminator {config.discriminator!r}",
@@ -132,12 +135,12 @@ def discriminator_trunk(config, networks: Networks) -> Trunk | None:
     return Trunk("discriminator", backbone, str(config.d_init))
 
 
-def loss_spec(spec: str, role: str, config) -> tuple[str, dict, Trunk | None]:
-    """``(name, options, trunk)`` of a loss spec, with the trunk's weights resolved into ``options``.
+def resolve_spec(spec: str, role: str, config, *, what: str = "") -> tuple[str, dict, Trunk | None]:
+    """``(name, options, trunk)`` of a loss or metric spec, with the trunk's weights resolved into ``options``.
 
     A spec without ``weights`` (or with ``weights=imagenet``/``pretrained``) means the pretrained trunk
     (:func:`pretrained_weights`); ``weights=random`` without ``seed`` gets this run's seed for ``role``;
-    a path is taken as given.
+    a path is taken as given. ``what`` names the spec's use in messages (default: ``role``).
     """
     from asym_jax import metrics
     from asym_jax.losses import loss_trunk
@@ -151,7 +154,7 @@ def loss_spec(spec: str, role: str, config) -> tuple[str, dict, Trunk | None]:
         return name, options, Trunk(role, backbone, "imagenet")
     weights = str(options.get("weights", "imagenet"))
     if weights in ("imagenet", "pretrained"):
-        weights = pretrained_weights(backbone, config, f"{role} loss {spec!r}",
+        weights = pretrained_weights(backbone, config, f"{what or role} {spec!r}",
                                      "give the spec weights=random for a seeded random trunk")
         trunk = Trunk(role, backbone, weights)
     elif weights == "random":
@@ -160,7 +163,7 @@ def loss_spec(spec: str, role: str, config) -> tuple[str, dict, Trunk | None]:
         options["seed"] = seed
     else:
         if not pathlib.Path(weights).exists():
-            raise ConfigError(f"{role} loss {spec!r}: weights {weights!r} is not 'imagenet', 'random' or an "
+            raise ConfigError(f"{what or role} {spec!r}: weights {weights!r} is not 'imagenet', 'random' or an "
                               "existing converted folder or checkpoint file")
         trunk = Trunk(role, backbone, weights)
     options["weights"] = trunk.weights
@@ -180,7 +183,7 @@ def build_losses(config):
             if weight <= 0:
                 built[role] = None
                 continue
-            name, options, trunk = loss_spec(spec, role, config)
+            name, options, trunk = resolve_spec(spec, role, config, what=f"{role} loss")
             if name == "perceptual_vgg19" and config.dtype == "bfloat16":
                 options.setdefault("dtype", jnp.bfloat16)  # the VGG trunk in bf16, as PyTorch autocast runs it
                 options.setdefault("precision", "default")
@@ -192,6 +195,28 @@ def build_losses(config):
     except InputError as error:
         raise ConfigError(f"loss: {error}") from None
     return Losses(pixel=built["pixel"], fidelity=built["fidelity"]), trunks
+
+
+def eval_metrics(config) -> tuple[dict, dict]:
+    """The evaluation metrics (``{spec: Metric}``, specs with the SR convention's options) and their trunks
+    (``{"eval/<name>": Trunk}``), resolved as the losses' are (pretrained trunks from the offline assets or
+    ``<weights_dir>``), so the manifest records every network a reported number depends on."""
+    from asym_jax import metrics
+    from asym_jax.eval.sr import sr_metric_specs
+
+    bound, trunks = {}, {}
+    try:
+        for spec in sr_metric_specs(config.eval_metrics, config.scale).values():
+            name, options, trunk = resolve_spec(spec, f"eval/{metrics.parse_spec(spec)[0]}", config,
+                                                what="evaluation metric")
+            bound[spec] = metrics.get(name, **options)
+            if trunk is not None:
+                trunks[trunk.role] = trunk
+    except ConfigError:
+        raise
+    except InputError as error:
+        raise ConfigError(f"eval_metrics: {error}") from None
+    return bound, trunks
 
 
 def init_variables(config, networks: Networks, d_trunk: Trunk | None):

@@ -51,7 +51,7 @@ class Trainer:
     mesh: Mesh
     networks: setup.Networks
     losses: object
-    trunks: dict                 # {role: setup.Trunk}: every pretrained or random trunk of the run
+    trunks: dict                 # {role: setup.Trunk}: every pretrained or random trunk (D, losses, eval metrics)
     steps: dict                  # {adversarial: jitted step}
     state: TrainState
     data_iterator: object
@@ -69,8 +69,6 @@ class Trainer:
 def build(config, workdir, *, devices=None) -> Trainer:
     """Everything up to the first step; weights and data are checked before anything compiles."""
     from asym_jax.data import datasets, pipeline
-    from asym_jax.eval.scoring import bind_metrics
-    from asym_jax.eval.sr import sr_metric_specs
 
     check_config(config)
     devices = jax.devices() if devices is None else devices
@@ -79,7 +77,8 @@ def build(config, workdir, *, devices=None) -> Trainer:
     networks = setup.build_networks(config)
     d_trunk = setup.discriminator_trunk(config, networks)
     losses, loss_trunks = setup.build_losses(config)
-    trunks = ({"discriminator": d_trunk} if d_trunk is not None else {}) | loss_trunks
+    eval_metrics, eval_trunks = setup.eval_metrics(config)
+    trunks = ({"discriminator": d_trunk} if d_trunk is not None else {}) | loss_trunks | eval_trunks
     workdir = pathlib.Path(workdir)
 
     data_dir = config.data_dir or None
@@ -120,7 +119,6 @@ def build(config, workdir, *, devices=None) -> Trainer:
                                   out_shardings=(replicated, replicated), donate_argnums=(0,))
              for adversarial in (False, True)}
     upscale = jax.jit(highest_precision(networks.eval_apply))
-    eval_metrics = bind_metrics(list(sr_metric_specs(config.eval_metrics, config.scale).values()))
     return Trainer(config=config, workdir=workdir, mesh=mesh, networks=networks, losses=losses, trunks=trunks,
                    steps=steps, state=state, data_iterator=iter(dataset), eval_pairs=eval_pairs,
                    batch_sharding=batch_sharding, upscale=upscale, eval_metrics=eval_metrics)
@@ -198,16 +196,15 @@ def _check_finite(history: list[tuple[int, dict]], manager, workdir) -> None:
                                 "to resume")
 
 
-def _start(trainer: Trainer, resumed: int | None, primary: bool, writer) -> None:
-    """config.json, the manifest (checked against the recorded one on resume) and the start-up lines."""
+def _start(trainer: Trainer, resumed: int | None, records: dict, primary: bool, writer) -> None:
+    """config.json, the manifest and the start-up lines (process 0), hyperparameters of a new run."""
     from asym_jax.io import write_atomic
     from asym_jax.manifest import write_manifest
 
     config, workdir = trainer.config, trainer.workdir
-    records = {role: trunk.provenance() for role, trunk in trainer.trunks.items()}
     if primary:
         write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
-        write_manifest(workdir, records, step=trainer.step, devices_used=list(trainer.mesh.devices.flat))
+        write_manifest(workdir, records, resumed_step=resumed, devices_used=list(trainer.mesh.devices.flat))
         for role, trunk in trainer.trunks.items():
             print(trunk.describe(records[role]))
     if resumed is None:
@@ -225,16 +222,21 @@ def run_job(config, workdir: str, *, devices=None) -> dict | None:
     from clu import metric_writers, periodic_actions
 
     from asym_jax.eval.sr import format_panel
+    from asym_jax.manifest import check_manifest
     from asym_jax.train.progress import Progress, print_line
 
     trainer = build(config, workdir, devices=devices)
     workdir = trainer.workdir
     primary = jax.process_index() == 0
     manager = _checkpoint_manager(trainer)
-    writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=not primary)
+    writer = None
     try:
+        records = {role: trunk.provenance() for role, trunk in trainer.trunks.items()}
+        if manager.latest_step() is not None:  # every host refuses other weights before anything is restored
+            check_manifest(workdir, records)
         resumed = _restore(manager, trainer)
-        _start(trainer, resumed, primary, writer)
+        writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=not primary)
+        _start(trainer, resumed, records, primary, writer)
         progress = Progress(num_train_steps=config.num_train_steps, every_steps=config.log_every_steps,
                             batch_size=config.batch_size, writer=writer,
                             print_fn=print_line if primary else (lambda line: None))
@@ -281,7 +283,8 @@ def run_job(config, workdir: str, *, devices=None) -> dict | None:
             print(f"wrote {workdir / 'eval' / 'final.json'}")
         return result
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
         manager.close()
 
 

@@ -31,7 +31,10 @@ def make_schedule(o, num_train_steps: int) -> optax.Schedule:
     if o.schedule == "constant":
         schedule = optax.constant_schedule(o.lr)
     elif o.schedule == "multistep":
-        schedule = optax.piecewise_constant_schedule(o.lr, {int(m): float(o.gamma) for m in o.milestones})
+        # join_schedules hands the part after the warm-up its own count (step - warmup_steps): milestones are
+        # global steps, so they are shifted by the warm-up here.
+        schedule = optax.piecewise_constant_schedule(o.lr, {int(m) - o.warmup_steps: float(o.gamma)
+                                                            for m in o.milestones})
     else:
         schedule = optax.cosine_decay_schedule(o.lr, max(1, num_train_steps - o.warmup_steps))
     if o.warmup_steps:
