@@ -1,7 +1,8 @@
 """Entry point: ``python -m asym_jax.main --config=configs/<experiment>.py[:preset] [--workdir=DIR]``.
 
-``config.job`` selects what runs: ``sr_gan`` (the super-resolution trainer, ``configs/sr_*.py``) and
-``score`` (the metric library on image pairs, ``configs/score.py``).
+``config.job`` selects what runs: ``sr_gan`` (the super-resolution trainer, ``configs/sr_*.py``),
+``iqa_fr`` (metrics scored as full-reference IQA models, ``configs/iqa_fr.py``) and ``score`` (the metric
+library on image pairs, ``configs/score.py``).
 
 Exit status: 0 done; 2 bad input (config, data, weights; one line ``error: ...``); 3 the training
 diverged (NaN/Inf loss; the last good checkpoint is kept); 1 anything else (a bug: with its traceback).
@@ -28,9 +29,9 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 
 
 def _jobs():
-    from asym_jax.eval import score_job
+    from asym_jax.eval import iqa_fr, score_job
     from asym_jax.train import sr_gan
-    return {"score": score_job.run_job, "sr_gan": sr_gan.run_job}
+    return {"iqa_fr": iqa_fr.run_job, "score": score_job.run_job, "sr_gan": sr_gan.run_job}
 
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3

@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 from asym_jax.errors import InputError
 from asym_jax.io import write_json
 
-__all__ = ["ManifestError", "check_manifest", "devices", "versions", "write_manifest"]
+__all__ = ["ManifestError", "check_manifest", "devices", "recorded_trunks", "same_weights", "versions", "write_manifest"]
 
 _PACKAGES = ("asym_jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy")
 
@@ -58,7 +58,7 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _same_weights(a: dict | None, b: dict | None) -> bool:
+def same_weights(a: dict | None, b: dict | None) -> bool:
     """Whether two trunk records name the same weights: the same backbone and kind, then the same seed
     (random) or digest (files; a moved file with the same digest is the same weights)."""
     if a is None or b is None:
@@ -80,6 +80,12 @@ def _read(path: pathlib.Path) -> dict:
                             "restore it, or use a new --workdir") from None
 
 
+def recorded_trunks(workdir: str | os.PathLike) -> dict:
+    """The trunk records of ``<workdir>/manifest.json`` (``{}`` without one)."""
+    path = pathlib.Path(workdir) / "manifest.json"
+    return dict(_read(path).get("trunks", {})) if path.exists() else {}
+
+
 def check_manifest(workdir: str | os.PathLike, trunks: Mapping[str, dict]) -> None:
     """Before a resume (on every host: it only reads): raises :class:`ManifestError` when the trunks
     recorded in ``<workdir>/manifest.json`` are other weights than ``trunks``. A workdir without a
@@ -88,7 +94,7 @@ def check_manifest(workdir: str | os.PathLike, trunks: Mapping[str, dict]) -> No
     if not path.exists():
         return
     recorded = _read(path).get("trunks", {})
-    changed = sorted(r for r in set(recorded) | set(trunks) if not _same_weights(recorded.get(r), trunks.get(r)))
+    changed = sorted(r for r in set(recorded) | set(trunks) if not same_weights(recorded.get(r), trunks.get(r)))
     if changed:
         raise ManifestError(
             f"{workdir} holds a run that started with other trunk weights ({', '.join(changed)}): recorded "

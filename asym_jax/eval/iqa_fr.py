@@ -1,0 +1,341 @@
+"""The ``iqa_fr`` job (``configs/iqa_fr.py``): metrics scored as full-reference IQA models.
+
+Every metric spec of ``config.metrics`` scores every (reference, distorted) pair of ``config.split`` of each
+FR set of ``config.datasets``; the agreement with the human scores is computed by :mod:`asym_jax.eval.stats`
+(aligned SRCC, KRCC, PLCC, PLCC and RMSE after the logistic fit, grouped bootstrap intervals, SRCC per
+distortion type).
+
+Workdir::
+
+    scores/<dataset>/<metric>.csv   per-image predictions (index, name, ref_id, distortion, score, prediction);
+                                    reused on a rerun: only images and metrics without one are scored
+    results.json, results.csv, results.md   every number, and the conventions behind them
+    plots/<dataset>__<metric>.png   score against human opinion, with the fitted logistic
+    config.json, manifest.json      the resolved config; the trunks of the deep metrics, versions, devices
+
+Images go through each metric in device batches of ``batch_size`` (the last batch of a size padded by
+repetition, so a dataset compiles once per distinct image size), split over every device when the batch
+divides evenly, in float32 at ``Precision.HIGHEST`` (:func:`asym_jax.eval.scoring.jitted_score`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import pathlib
+import re
+import time
+from typing import Sequence
+
+import numpy as np
+
+from asym_jax.errors import InputError
+
+__all__ = ["FIELDS", "check_config", "metric_file_name", "run_job"]
+
+FIELDS = ("job", "seed", "metrics", "datasets", "split", "manual_dir", "data_dir", "weights_dir", "batch_size",
+          "logistic", "bootstrap_resamples", "plots")
+_COLUMNS = ("index", "name", "ref_id", "distortion", "score", "prediction")
+_SAVE_EVERY_S = 60.0  # per-image scores reach the disk at least this often while a dataset is scored
+
+
+class IQAConfigError(InputError):
+    """An ``iqa_fr`` configuration that cannot run."""
+
+
+def check_config(config) -> None:
+    """Refuses unknown fields, unknown metrics, non-FR datasets and bad options, before anything loads."""
+    from asym_jax.data import datasets
+    from asym_jax.eval.scoring import check_specs
+    from asym_jax.eval.stats import LOGISTIC_FORMS
+
+    unknown = sorted(set(config.keys()) - set(FIELDS))
+    if unknown:
+        raise IQAConfigError(f"unknown config field {unknown[0]!r} for the iqa_fr job; fields: {', '.join(FIELDS)}")
+    check_specs(list(config.metrics))
+    if len(set(config.metrics)) != len(config.metrics):
+        raise IQAConfigError(f"metrics lists a spec twice: {list(config.metrics)}")
+    if not config.datasets:
+        raise IQAConfigError("no dataset given (config.datasets)")
+    for name in config.datasets:
+        spec = datasets.spec_of(name)
+        if getattr(spec, "kind", None) != "fr":
+            kind = "a super-resolution set" if not hasattr(spec, "kind") else "a no-reference set (no references)"
+            raise IQAConfigError(f"dataset {name!r} is {kind}; full-reference IQA needs reference images: "
+                                 "ranking, live, csiq, tid2013, kadid10k, pipal")
+    if config.logistic not in LOGISTIC_FORMS:
+        raise IQAConfigError(f"logistic must be one of {LOGISTIC_FORMS}, got {config.logistic!r}")
+    if config.batch_size < 1:
+        raise IQAConfigError(f"batch_size must be at least 1, got {config.batch_size}")
+    if config.bootstrap_resamples < 0:
+        raise IQAConfigError(f"bootstrap_resamples must be >= 0, got {config.bootstrap_resamples}")
+
+
+def metric_file_name(spec: str) -> str:
+    """A file name for metric ``spec``: the spec with unsafe characters replaced, plus a short hash of the
+    exact spec where anything was replaced (``dists_style_backbone=vgg16_weights=random-1a2b3c4d``)."""
+    safe = re.sub(r"[^A-Za-z0-9=._-]+", "_", spec).strip("_")[:80]
+    if safe == spec:
+        return spec
+    return f"{safe}-{hashlib.sha1(spec.encode()).hexdigest()[:8]}"
+
+
+def _read_scores(path: pathlib.Path, spec: str, table: dict) -> dict[int, float]:
+    """``{index: prediction}`` from a per-image score file written by this job for ``spec``, checked against
+    the dataset's label table (a file written for another metric or another copy of the set is refused)."""
+    if not path.exists():
+        return {}
+    out = {}
+    try:
+        for row in csv.DictReader(io.StringIO(path.read_text())):
+            index = int(row["index"])
+            if row["metric"] != spec:
+                raise InputError(f"{path} holds scores of metric {row['metric']!r}, not {spec!r}: remove it")
+            if not 0 <= index < len(table["name"]) or row["name"] != str(table["name"][index]):
+                raise InputError(f"{path} row {index} ({row['name']!r}) does not match the prepared dataset: it "
+                                 "was written for another copy of the set; remove it to score again")
+            out[index] = float(row["prediction"])
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, InputError):
+            raise
+        raise InputError(f"{path} is not a score file of this job ({error!r}): remove it to score again") from None
+    return out
+
+
+def _write_scores(path: pathlib.Path, spec: str, predictions: dict[int, float], table: dict) -> None:
+    from asym_jax.io import write_atomic
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("metric", *_COLUMNS))
+    for index in sorted(predictions):
+        writer.writerow((spec, index, table["name"][index], table["ref_id"][index], table["distortion"][index],
+                         repr(float(table["score"][index])), repr(float(predictions[index]))))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getvalue())
+
+
+def _batches(data, indices: Sequence[int], batch_size: int, chunk: int):
+    """``(indices, references, distorted)`` batches of equal image size, in float32 [0, 1]; records are read
+    ``chunk`` at a time (large sets never need all images in memory)."""
+    for start in range(0, len(indices), chunk):
+        by_shape: dict[tuple, list] = {}
+        for index in indices[start:start + chunk]:
+            record = data[int(index)]
+            by_shape.setdefault(record["image"].shape, []).append((int(index), record["ref"], record["image"]))
+        for items in by_shape.values():
+            for b in range(0, len(items), batch_size):
+                part = items[b:b + batch_size]
+                yield ([i for i, _, _ in part], np.stack([r for _, r, _ in part]).astype(np.float32) / 255.0,
+                       np.stack([d for _, _, d in part]).astype(np.float32) / 255.0)
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    """``x`` with its last item repeated up to ``size`` items (one compiled program per image size)."""
+    if len(x) == size:
+        return x
+    return np.concatenate([x, np.repeat(x[-1:], size - len(x), axis=0)])
+
+
+def _score_dataset(data, indices: np.ndarray, bound: dict, files: dict, done: dict, config, label: str) -> None:
+    """Scores the images of ``indices`` that some metric of ``bound`` lacks; updates ``done`` ({spec:
+    {index: prediction}}) and saves each metric's file at least every ``_SAVE_EVERY_S`` and at the end."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from asym_jax.eval.scoring import jitted_score
+
+    todo = [int(i) for i in indices if any(int(i) not in done[spec] for spec in bound)]
+    if not todo:
+        return
+    devices = jax.devices()
+    sharding = None
+    if len(devices) > 1 and config.batch_size % len(devices) == 0:
+        sharding = NamedSharding(Mesh(np.asarray(devices), ("data",)), PartitionSpec("data"))
+    start = last_save = last_print = time.perf_counter()
+    count, changed = 0, set()
+    for batch_indices, refs, dists in _batches(data, todo, config.batch_size, chunk=8 * config.batch_size):
+        n = len(batch_indices)
+        x, y = _pad(dists, config.batch_size), _pad(refs, config.batch_size)
+        if sharding is not None:
+            x, y = jax.device_put(x, sharding), jax.device_put(y, sharding)
+        for spec, metric in bound.items():
+            missing = [k for k, i in enumerate(batch_indices) if i not in done[spec]]
+            if not missing:
+                continue
+            values = np.asarray(jitted_score()(metric, x, y))[:n]
+            for k in missing:
+                done[spec][batch_indices[k]] = float(values[k])
+            changed.add(spec)
+        count += n
+        now = time.perf_counter()
+        if now - last_print >= 10.0 or count == len(todo):
+            rate = count / max(now - start, 1e-9)
+            print(f"{label}: {count}/{len(todo)} images, {rate:.1f} img/s, ETA {(len(todo) - count) / rate:.0f} s",
+                  flush=True)
+            last_print = now
+        if now - last_save >= _SAVE_EVERY_S:
+            for spec in changed:
+                _write_scores(files[spec], spec, done[spec], data.table)
+            last_save = now
+    for spec in changed:
+        _write_scores(files[spec], spec, done[spec], data.table)
+
+
+def _result_row(spec: str, data, split: str, indices: np.ndarray, predictions: dict, config) -> dict:
+    from asym_jax import metrics
+    from asym_jax.eval import stats
+
+    prediction = np.asarray([predictions[int(i)] for i in indices], np.float64)
+    table = data.table
+    aligned = stats.align(prediction, metrics.info(metrics.parse_spec(spec)[0]).higher_is_better,
+                          data.higher_is_better)
+    row = {"metric": spec, "dataset": data.name, "split": split}
+    row.update(stats.agreement(aligned, table["score"][indices], groups=table["ref_id"][indices].astype(str),
+                               types=table["distortion"][indices].astype(str), form=config.logistic,
+                               n_resamples=config.bootstrap_resamples, seed=config.seed))
+    return row
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _markdown(rows: list[dict], config) -> str:
+    metrics_ = list(dict.fromkeys(r["metric"] for r in rows))
+    datasets_ = list(dict.fromkeys(r["dataset"] for r in rows))
+    by = {(r["metric"], r["dataset"]): r for r in rows}
+    lines = [f"# FR-IQA: agreement with human opinion (split `{config.split}`)", "",
+             "SRCC / PLCC (no fit), predictions aligned so that +1 is perfect agreement.", "",
+             "| metric | " + " | ".join(datasets_) + " |", "|---|" + "---:|" * len(datasets_)]
+    for m in metrics_:
+        cells = [f"{_fmt(by[m, d]['srcc'], 3)} / {_fmt(by[m, d]['plcc'], 3)}" for d in datasets_]
+        lines.append(f"| `{m}` | " + " | ".join(cells) + " |")
+    lines += ["", "## Every statistic", "",
+              "| metric | dataset | n | SRCC [95% CI] | KRCC | PLCC [95% CI] | PLCC logistic | RMSE logistic |",
+              "|---|---|---:|---|---:|---|---:|---:|"]
+    for r in rows:
+        def ci(name):
+            value = r.get(f"{name}_ci95")
+            return "" if not value else f" [{value[0]:.3f}, {value[1]:.3f}]"
+        lines.append(f"| `{r['metric']}` | {r['dataset']} | {r['n']} | {_fmt(r['srcc'])}{ci('srcc')} | "
+                     f"{_fmt(r['krcc'])} | {_fmt(r['plcc'])}{ci('plcc')} | {_fmt(r['plcc_logistic'])} | "
+                     f"{_fmt(r['rmse_logistic'])} |")
+    failed = [r for r in rows if not r["logistic"]["converged"]]
+    if failed:
+        lines += ["", "Logistic fits that did not converge (raw figures stand): "
+                  + "; ".join(f"`{r['metric']}` on {r['dataset']}: {r['logistic']['message']}" for r in failed)]
+    if "ranking" in datasets_:
+        lines += ["", "`ranking` is the embedded demonstration set: its scores are the level order within each "
+                      "photograph and distortion (5 mildest .. 1 strongest), not human opinion."]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(rows: list[dict]) -> str:
+    fields = ("metric", "dataset", "split", "n", "srcc", "krcc", "plcc", "plcc_logistic", "rmse_logistic",
+              "srcc_ci95_lo", "srcc_ci95_hi", "plcc_ci95_lo", "plcc_ci95_hi")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(fields)
+    for r in rows:
+        flat = dict(r)
+        for name in ("srcc", "plcc"):
+            interval = r.get(f"{name}_ci95") or [None, None]
+            flat[f"{name}_ci95_lo"], flat[f"{name}_ci95_hi"] = interval
+        writer.writerow(["" if flat.get(f) is None else flat.get(f) for f in fields])
+    return buffer.getvalue()
+
+
+def _plot(path: pathlib.Path, row: dict, aligned: np.ndarray, scores: np.ndarray, score_name: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from asym_jax.eval.stats import logistic
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=120)
+    ax.scatter(aligned, scores, s=6, alpha=0.6)
+    fit = row["logistic"]
+    if fit["converged"]:
+        grid = np.linspace(aligned.min(), aligned.max(), 200)
+        ax.plot(grid, logistic(grid, fit["params"], fit["form"]), color="C1", lw=1.5,
+                label=f"{fit['form']}-parameter logistic")
+        ax.legend(loc="best", fontsize=7)
+    ax.set_xlabel(f"{row['metric']} (aligned)", fontsize=8)
+    ax.set_ylabel(score_name, fontsize=8)
+    ax.set_title(f"{row['dataset']}: SRCC {_fmt(row['srcc'], 3)}, PLCC {_fmt(row['plcc'], 3)}", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _trunk_records(config) -> dict:
+    """``{"metric/<spec>": record}`` of every deep metric's trunk, and the specs with weights resolved."""
+    from asym_jax.train.setup import resolve_spec
+
+    records = {}
+    for spec in config.metrics:
+        _, _, trunk = resolve_spec(spec, f"metric/{spec}", config, what="metric")
+        if trunk is not None:
+            records[trunk.role] = trunk.provenance()
+    return records
+
+
+def run_job(config, workdir: str) -> dict:
+    """Scores, computes the statistics and writes the report; returns ``{"results": [...], "conventions"}``."""
+    from asym_jax import metrics
+    from asym_jax.data import datasets
+    from asym_jax.eval import stats
+    from asym_jax.io import write_atomic, write_json
+    from asym_jax.manifest import ManifestError, recorded_trunks, same_weights, write_manifest
+    from asym_jax.train.setup import resolve_spec
+
+    check_config(config)
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    # Per-image scores are reused on a rerun: a metric whose trunk weights changed since they were written is
+    # refused (its old scores would be mixed in); a metric added to the run adds its trunk.
+    records, recorded = _trunk_records(config), recorded_trunks(workdir)
+    changed = sorted(r for r in records if r in recorded and not same_weights(recorded[r], records[r]))
+    if changed:
+        raise ManifestError(f"{workdir} holds scores made with other trunk weights ({', '.join(changed)}; see "
+                            f"{workdir / 'manifest.json'}): remove those metrics' files under {workdir / 'scores'} "
+                            "and their manifest entries, or use a new --workdir")
+    write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
+    write_manifest(workdir, {**recorded, **records})
+
+    bound = {}
+    for spec in config.metrics:
+        name, options, _ = resolve_spec(spec, f"metric/{spec}", config, what="metric")
+        bound[spec] = metrics.get(name, **options)
+
+    rows = []
+    for name in config.datasets:
+        data = datasets.iqa_data(name, data_dir=config.data_dir or None, manual_dir=config.manual_dir or None)
+        indices = data.split(config.split)
+        files = {spec: workdir / "scores" / name / f"{metric_file_name(spec)}.csv" for spec in bound}
+        done = {spec: _read_scores(files[spec], spec, data.table) for spec in bound}
+        _score_dataset(data, indices, bound, files, done, config, label=f"{name}/{config.split}")
+        for spec in bound:
+            row = _result_row(spec, data, config.split, indices, done[spec], config)
+            rows.append(row)
+            print(f"{spec} on {name}: SRCC {_fmt(row['srcc'])}, PLCC {_fmt(row['plcc'])}, "
+                  f"PLCC logistic {_fmt(row['plcc_logistic'])} (n={row['n']})")
+            if config.plots:
+                aligned = stats.align([done[spec][int(i)] for i in indices],
+                                      metrics.info(metrics.parse_spec(spec)[0]).higher_is_better, data.higher_is_better)
+                _plot(workdir / "plots" / f"{name}__{metric_file_name(spec)}.png", row, aligned,
+                      data.table["score"][indices], data.score_name)
+    result = {"results": rows,
+              "conventions": {**stats.conventions(config.logistic, config.bootstrap_resamples, config.seed),
+                              "metrics": "each metric's default conventions (metrics.info(name).reference); "
+                                         "images at full size, no resizing; float32 at Precision.HIGHEST",
+                              "split": config.split}}
+    write_json(workdir / "results.json", result)
+    write_atomic(workdir / "results.csv", _csv(rows))
+    write_atomic(workdir / "results.md", _markdown(rows, config))
+    print(_markdown(rows, config))
+    print(f"wrote {workdir / 'results.json'}, results.csv, results.md" + (", plots/" if config.plots else ""))
+    return result
