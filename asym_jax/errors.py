@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["DivergedError", "InputError"]
 
 
 class InputError(ValueError):
     """Input that cannot be used as given: a wrong shape, an unreadable file, an unknown option."""
+
+
+class DivergedError(RuntimeError):
+    """A training loss became NaN or Inf (not bad input: ``main`` exits with status 3 for it)."""

@@ -1,8 +1,9 @@
 """Entry point: ``python -m asym_jax.main --config=configs/<experiment>.py[:preset] [--workdir=DIR]``.
 
 ``config.job`` selects what runs: ``sr_gan`` (the super-resolution trainer, ``configs/sr_*.py``),
-``iqa_fr`` (metrics scored as full-reference IQA models, ``configs/iqa_fr.py``) and ``score`` (the metric
-library on image pairs, ``configs/score.py``).
+``iqa_fr`` (metrics scored as full-reference IQA models, ``configs/iqa_fr.py``), ``iqa_fr_train`` (learned
+DISTS-style metrics, ``configs/iqa_fr_train.py``) and ``score`` (the metric library on image pairs,
+``configs/score.py``).
 
 Exit status: 0 done; 2 bad input (config, data, weights; one line ``error: ...``); 3 the training
 diverged (NaN/Inf loss; the last good checkpoint is kept); 1 anything else (a bug: with its traceback).
@@ -30,8 +31,9 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 
 def _jobs():
     from asym_jax.eval import iqa_fr, score_job
-    from asym_jax.train import sr_gan
-    return {"iqa_fr": iqa_fr.run_job, "score": score_job.run_job, "sr_gan": sr_gan.run_job}
+    from asym_jax.train import iqa_fr_train, sr_gan
+    return {"iqa_fr": iqa_fr.run_job, "iqa_fr_train": iqa_fr_train.run_job, "score": score_job.run_job,
+            "sr_gan": sr_gan.run_job}
 
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
@@ -88,8 +90,7 @@ def main(argv) -> None:
     jobs = _jobs()
     if config.job not in jobs:
         raise app.UsageError(f"unknown job {config.job!r}; available: {', '.join(sorted(jobs))}")
-    from asym_jax.errors import InputError
-    from asym_jax.train.sr_gan import DivergedError
+    from asym_jax.errors import DivergedError, InputError
     from asym_jax.weights.assets import AssetError
     try:
         workdir = resolve_workdir(_WORKDIR.value, config.job, jax.process_count())

@@ -32,7 +32,7 @@ import numpy as np
 
 from asym_jax.errors import InputError
 
-__all__ = ["FIELDS", "check_config", "metric_file_name", "run_job"]
+__all__ = ["FIELDS", "check_config", "image_batches", "metric_file_name", "pad_to", "run_job"]
 
 FIELDS = ("job", "seed", "metrics", "datasets", "split", "manual_dir", "data_dir", "weights_dir", "batch_size",
           "logistic", "bootstrap_resamples", "plots")
@@ -116,7 +116,7 @@ def _write_scores(path: pathlib.Path, spec: str, predictions: dict[int, float], 
     write_atomic(path, buffer.getvalue())
 
 
-def _batches(data, indices: Sequence[int], batch_size: int, chunk: int):
+def image_batches(data, indices: Sequence[int], batch_size: int, chunk: int):
     """``(indices, references, distorted)`` batches of equal image size, in float32 [0, 1]; records are read
     ``chunk`` at a time (large sets never need all images in memory)."""
     for start in range(0, len(indices), chunk):
@@ -131,7 +131,7 @@ def _batches(data, indices: Sequence[int], batch_size: int, chunk: int):
                        np.stack([d for _, _, d in part]).astype(np.float32) / 255.0)
 
 
-def _pad(x: np.ndarray, size: int) -> np.ndarray:
+def pad_to(x: np.ndarray, size: int) -> np.ndarray:
     """``x`` with its last item repeated up to ``size`` items (one compiled program per image size)."""
     if len(x) == size:
         return x
@@ -155,9 +155,9 @@ def _score_dataset(data, indices: np.ndarray, bound: dict, files: dict, done: di
         sharding = NamedSharding(Mesh(np.asarray(devices), ("data",)), PartitionSpec("data"))
     start = last_save = last_print = time.perf_counter()
     count, changed = 0, set()
-    for batch_indices, refs, dists in _batches(data, todo, config.batch_size, chunk=8 * config.batch_size):
+    for batch_indices, refs, dists in image_batches(data, todo, config.batch_size, chunk=8 * config.batch_size):
         n = len(batch_indices)
-        x, y = _pad(dists, config.batch_size), _pad(refs, config.batch_size)
+        x, y = pad_to(dists, config.batch_size), pad_to(refs, config.batch_size)
         if sharding is not None:
             x, y = jax.device_put(x, sharding), jax.device_put(y, sharding)
         for spec, metric in bound.items():

@@ -35,7 +35,8 @@ from asym_jax.weights.assets import resolve
 from asym_jax.weights.trunks import backbone_variables
 from asym_jax.weights.npz import load_npz
 
-__all__ = ["LPIPS_BACKBONE", "dists", "dists_params", "dists_style", "dists_style_params", "lpips", "lpips_params"]
+__all__ = ["LPIPS_BACKBONE", "dists", "dists_params", "dists_style", "dists_style_params", "dists_style_similarities",
+           "lpips", "lpips_params", "weighted_distance"]
 
 Params = Any
 
@@ -119,9 +120,31 @@ def _dists_channels(backbone: str) -> int:
     return 3 + sum(spec.channels(spec.default_taps))
 
 
-def _load_alpha_beta(source: str, channels: int) -> tuple[np.ndarray, np.ndarray]:
+LEARNED_FILE, LEARNED_INFO = "alpha_beta.npz", "metric.json"  # what an iqa_fr_train workdir holds
+
+
+def _learned_file(folder: str, backbone: str) -> str:
+    """``<folder>/alpha_beta.npz`` of a learned metric, after checking that it was learned on ``backbone``."""
+    import json
+
+    info_path, path = os.path.join(folder, LEARNED_INFO), os.path.join(folder, LEARNED_FILE)
+    if not (os.path.isfile(info_path) and os.path.isfile(path)):
+        raise InputError(f"alpha_beta={folder} is a folder without {LEARNED_FILE} and {LEARNED_INFO}: give an "
+                         "iqa_fr_train workdir whose training has finished, or an npz file")
+    try:
+        learned_on = json.loads(open(info_path).read())["backbone"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{info_path} is unreadable ({error!r})") from None
+    if learned_on != backbone:
+        raise InputError(f"alpha_beta={folder} was learned on backbone {learned_on!r}, not {backbone!r}")
+    return path
+
+
+def _load_alpha_beta(source: str, channels: int, backbone: str) -> tuple[np.ndarray, np.ndarray]:
     if source == "uniform":
         return np.ones(channels, np.float32), np.ones(channels, np.float32)
+    if source != "dists" and os.path.isdir(str(source)):
+        source = _learned_file(str(source), backbone)
     path = resolve("dists_alpha_beta") if source == "dists" else source
     if source != "dists" and not os.path.isfile(str(path)):
         raise InputError(f"alpha/beta file not found: {path} (expected an npz with 'alpha' and 'beta')")
@@ -143,14 +166,15 @@ def dists_style_params(backbone: str = "vgg16", *, weights: str = "imagenet", al
       backbone: a registered backbone; VGG trunks use L2 pooling, as DISTS does.
       weights: ``"imagenet"``, ``"random"`` (seeded; VGG-16-R is ``vgg16`` + ``"random"``) or a
         checkpoint file or converted folder (see :func:`asym_jax.weights.backbone_variables`).
-      alpha_beta: ``"uniform"`` (equal weights), ``"dists"`` (the official VGG-16 values) or an npz
-        file with ``alpha`` and ``beta`` vectors (one value per channel, image channels first).
+      alpha_beta: ``"uniform"`` (equal weights), ``"dists"`` (the official VGG-16 values), an npz file
+        with ``alpha`` and ``beta`` vectors (one value per channel, image channels first), or the workdir
+        of an ``iqa_fr_train`` run on the same backbone.
       seed: seed of ``weights="random"``.
     """
     channels = _dists_channels(backbone)
     if alpha_beta == "dists" and backbone != "vgg16":
         raise InputError("alpha_beta='dists' holds the official VGG-16 values; use 'uniform' or a file")
-    alpha, beta = _load_alpha_beta(alpha_beta, channels)
+    alpha, beta = _load_alpha_beta(alpha_beta, channels, backbone)
     return {"trunk": backbone_variables(backbone, weights, seed=seed), "alpha": jnp.asarray(alpha),
             "beta": jnp.asarray(beta)}
 
@@ -161,36 +185,45 @@ def dists_params() -> Params:
 
 
 @functools.partial(jax.jit, static_argnames=("backbone", "dtype"))
-def dists_style(x: jax.Array, y: jax.Array, *, params: Params, backbone: str = "vgg16",
-                dtype: Any = jnp.float32) -> jax.Array:
-    """DISTS-style distance per image on ``backbone`` (lower is better, 0 for identical images)."""
+def dists_style_similarities(x: jax.Array, y: jax.Array, *, trunk: Params, backbone: str = "vgg16",
+                             dtype: Any = jnp.float32) -> tuple[jax.Array, jax.Array]:
+    """Per-channel texture and structure similarities ``(n, C)`` each, over the image channels then every
+    tap of ``backbone`` (C = the length of alpha and beta): the terms a DISTS-style distance weights.
+    With the trunk frozen they are all a learned metric needs of the images (``iqa_fr_train``)."""
     spec, module = _dists_module(backbone, dtype)
     x, y = check_pair(f"dists_style[{backbone}]", x, y, min_size=1 if backbone.startswith("vgg") else spec.min_size)
     n = x.shape[0]
-    feats = module.apply(params["trunk"], jnp.concatenate([x, y], axis=0))
+    feats = module.apply(trunk, jnp.concatenate([x, y], axis=0))
     stages = [jnp.concatenate([x, y], axis=0)] + [feats[t].astype(jnp.float32) for t in spec.default_taps]
-    total_weight = jnp.sum(params["alpha"]) + jnp.sum(params["beta"])
-    alpha = params["alpha"].astype(jnp.float32) / total_weight
-    beta = params["beta"].astype(jnp.float32) / total_weight
-    texture = jnp.zeros((n,), jnp.float32)
-    structure = jnp.zeros((n,), jnp.float32)
-    start = 0
+    texture, structure = [], []
     for f in stages:
         fx, fy = f[:n], f[n:]
-        channels = f.shape[-1]
-        a, b = alpha[start:start + channels], beta[start:start + channels]
-        start += channels
         mx, my = jnp.mean(fx, axis=(1, 2)), jnp.mean(fy, axis=(1, 2))
         vx = jnp.mean(jnp.square(fx - mx[:, None, None]), axis=(1, 2))
         vy = jnp.mean(jnp.square(fy - my[:, None, None]), axis=(1, 2))
         cov = jnp.mean(fx * fy, axis=(1, 2)) - mx * my
-        s1 = (2.0 * mx * my + _DISTS_C1) / (jnp.square(mx) + jnp.square(my) + _DISTS_C1)
-        s2 = (2.0 * cov + _DISTS_C2) / (vx + vy + _DISTS_C2)
-        texture = texture + jnp.einsum("nc,c->n", s1, a, precision=_HIGHEST)
-        structure = structure + jnp.einsum("nc,c->n", s2, b, precision=_HIGHEST)
-    if start != alpha.shape[0]:
-        raise InputError(f"dists_style: alpha/beta have {alpha.shape[0]} values, the backbone gives {start} channels")
-    return 1.0 - (texture + structure)
+        texture.append((2.0 * mx * my + _DISTS_C1) / (jnp.square(mx) + jnp.square(my) + _DISTS_C1))
+        structure.append((2.0 * cov + _DISTS_C2) / (vx + vy + _DISTS_C2))
+    return jnp.concatenate(texture, axis=1), jnp.concatenate(structure, axis=1)
+
+
+def weighted_distance(texture: jax.Array, structure: jax.Array, alpha: jax.Array, beta: jax.Array) -> jax.Array:
+    """``1 - (texture . alpha + structure . beta) / (sum(alpha) + sum(beta))`` per image: the DISTS-style
+    distance from :func:`dists_style_similarities` and non-negative weights."""
+    if alpha.shape[0] != texture.shape[-1] or beta.shape[0] != structure.shape[-1]:
+        raise InputError(f"dists_style: alpha/beta have {alpha.shape[0]}/{beta.shape[0]} values, the backbone "
+                         f"gives {texture.shape[-1]} channels")
+    total = jnp.sum(alpha.astype(jnp.float32)) + jnp.sum(beta.astype(jnp.float32))
+    return 1.0 - (jnp.einsum("nc,c->n", texture, alpha.astype(jnp.float32), precision=_HIGHEST)
+                  + jnp.einsum("nc,c->n", structure, beta.astype(jnp.float32), precision=_HIGHEST)) / total
+
+
+@functools.partial(jax.jit, static_argnames=("backbone", "dtype"))
+def dists_style(x: jax.Array, y: jax.Array, *, params: Params, backbone: str = "vgg16",
+                dtype: Any = jnp.float32) -> jax.Array:
+    """DISTS-style distance per image on ``backbone`` (lower is better, 0 for identical images)."""
+    texture, structure = dists_style_similarities(x, y, trunk=params["trunk"], backbone=backbone, dtype=dtype)
+    return weighted_distance(texture, structure, params["alpha"], params["beta"])
 
 
 @functools.partial(jax.jit, static_argnames=("dtype",))

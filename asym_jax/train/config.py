@@ -14,7 +14,7 @@ import ml_collections
 
 from asym_jax.errors import InputError
 
-__all__ = ["ConfigError", "RENAMED", "base_config", "check_config", "renamed_message"]
+__all__ = ["ConfigError", "RENAMED", "base_config", "check_config", "optimizer_config", "renamed_message"]
 
 ADVERSARIAL = ("vanilla", "lsgan", "hinge", "relativistic")
 # Fields that were renamed or split: old name -> what to use instead. A config that still sets one is refused
@@ -71,8 +71,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.adversarial_start_step = 0     # generator-only steps (pixel + fidelity) before the adversarial phase
 
     # Optimisation (Adam as BasicSR: betas 0.9, 0.99); schedules: constant, multistep, cosine.
-    c.g_optimizer = _optimizer(1e-4)
-    c.d_optimizer = _optimizer(1e-4)
+    c.g_optimizer = optimizer_config(1e-4)
+    c.d_optimizer = optimizer_config(1e-4)
     c.ema_decay = 0.999
 
     # Loop.
@@ -89,7 +89,8 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
-def _optimizer(lr: float) -> ml_collections.ConfigDict:
+def optimizer_config(lr: float) -> ml_collections.ConfigDict:
+    """An optimiser's fields (Adam(W) as BasicSR: betas 0.9, 0.99), as every job names them."""
     return ml_collections.ConfigDict({"lr": lr, "b1": 0.9, "b2": 0.99, "weight_decay": 0.0, "schedule": "constant",
                                       "milestones": (), "gamma": 0.5, "warmup_steps": 0, "clip_norm": 0.0})
 

@@ -28,7 +28,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from asym_jax.errors import InputError
+from asym_jax.errors import DivergedError, InputError
 from asym_jax.ops import highest_precision
 from asym_jax.train import seeds, setup
 from asym_jax.train.config import check_config
@@ -36,10 +36,6 @@ from asym_jax.train.state import TrainState, make_optimizer
 from asym_jax.train.step import StepConfig, make_train_step
 
 __all__ = ["DivergedError", "Trainer", "build", "evaluate", "run_job", "train_step"]
-
-
-class DivergedError(RuntimeError):
-    """The training loss became NaN or Inf (not bad input: ``main`` exits with status 3 for it)."""
 
 
 @dataclasses.dataclass
