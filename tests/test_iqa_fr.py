@@ -138,3 +138,14 @@ def test_metric_file_names_are_safe_and_distinct():
     b = iqa_fr.metric_file_name("dists_style:backbone=vgg16,weights=/a_b")
     assert a != b and "/" not in a and ":" not in a
     assert iqa_fr.metric_file_name("psnr") == "psnr"
+
+
+def test_a_metric_that_fails_names_itself_and_keeps_the_scores_made(tmp_path):
+    _noisy_tid2013(tmp_path / "manual")
+    config = load_config("iqa_fr.py", "tiny")
+    config.datasets, config.metrics, config.bootstrap_resamples, config.plots = ("tid2013",), ("psnr", "ms_ssim"), 0, False
+    config.manual_dir, config.data_dir = str(tmp_path / "manual"), str(tmp_path / "tfds")
+    with pytest.raises(InputError, match=r"ms_ssim on tid2013/full \(\(48, 64\) images\)"):
+        iqa_fr.run_job(config, str(tmp_path / "run"))
+    kept = _rows(tmp_path / "run" / "scores" / "tid2013" / "psnr.csv")
+    assert len(kept) == config.batch_size and all(np.isfinite(float(r["prediction"])) for r in kept)

@@ -155,32 +155,37 @@ def _score_dataset(data, indices: np.ndarray, bound: dict, files: dict, done: di
         sharding = NamedSharding(Mesh(np.asarray(devices), ("data",)), PartitionSpec("data"))
     start = last_save = last_print = time.perf_counter()
     count, changed = 0, set()
-    for batch_indices, refs, dists in image_batches(data, todo, config.batch_size, chunk=8 * config.batch_size):
-        n = len(batch_indices)
-        x, y = pad_to(dists, config.batch_size), pad_to(refs, config.batch_size)
-        if sharding is not None:
-            x, y = jax.device_put(x, sharding), jax.device_put(y, sharding)
-        for spec, metric in bound.items():
-            missing = [k for k, i in enumerate(batch_indices) if i not in done[spec]]
-            if not missing:
-                continue
-            values = np.asarray(jitted_score()(metric, x, y))[:n]
-            for k in missing:
-                done[spec][batch_indices[k]] = float(values[k])
-            changed.add(spec)
-        count += n
-        now = time.perf_counter()
-        if now - last_print >= 10.0 or count == len(todo):
-            rate = count / max(now - start, 1e-9)
-            print(f"{label}: {count}/{len(todo)} images, {rate:.1f} img/s, ETA {(len(todo) - count) / rate:.0f} s",
-                  flush=True)
-            last_print = now
-        if now - last_save >= _SAVE_EVERY_S:
-            for spec in changed:
-                _write_scores(files[spec], spec, done[spec], data.table)
-            last_save = now
-    for spec in changed:
-        _write_scores(files[spec], spec, done[spec], data.table)
+    try:
+        for batch_indices, refs, dists in image_batches(data, todo, config.batch_size, chunk=8 * config.batch_size):
+            n = len(batch_indices)
+            x, y = pad_to(dists, config.batch_size), pad_to(refs, config.batch_size)
+            if sharding is not None:
+                x, y = jax.device_put(x, sharding), jax.device_put(y, sharding)
+            for spec, metric in bound.items():
+                missing = [k for k, i in enumerate(batch_indices) if i not in done[spec]]
+                if not missing:
+                    continue
+                try:
+                    values = np.asarray(jitted_score()(metric, x, y))[:n]
+                except InputError as error:  # e.g. images too small for the metric: named, scores kept
+                    raise InputError(f"{spec} on {label} ({tuple(x.shape[1:3])} images): {error}") from None
+                for k in missing:
+                    done[spec][batch_indices[k]] = float(values[k])
+                changed.add(spec)
+            count += n
+            now = time.perf_counter()
+            if now - last_print >= 10.0 or count == len(todo):
+                rate = count / max(now - start, 1e-9)
+                print(f"{label}: {count}/{len(todo)} images, {rate:.1f} img/s, "
+                      f"ETA {(len(todo) - count) / rate:.0f} s", flush=True)
+                last_print = now
+            if now - last_save >= _SAVE_EVERY_S:
+                for spec in changed:
+                    _write_scores(files[spec], spec, done[spec], data.table)
+                last_save = now
+    finally:  # whatever stops the loop, the scores computed so far are kept
+        for spec in changed:
+            _write_scores(files[spec], spec, done[spec], data.table)
 
 
 def _result_row(spec: str, data, split: str, indices: np.ndarray, predictions: dict, config) -> dict:
