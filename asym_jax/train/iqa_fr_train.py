@@ -144,8 +144,8 @@ def _draw(step: int, seed: int, members: list[np.ndarray], config) -> np.ndarray
     """Positions (into the training arrays) of step ``step``'s batch."""
     rng = np.random.default_rng([seed, step])
     groups = rng.integers(0, len(members), config.refs_per_batch)
-    return np.concatenate([rng.choice(members[g], config.images_per_ref, replace=len(members[g]) < config.images_per_ref)
-                           for g in groups])
+    per_ref = config.images_per_ref
+    return np.concatenate([rng.choice(members[g], per_ref, replace=len(members[g]) < per_ref) for g in groups])
 
 
 def _evaluate(params, sets: dict, config) -> list[dict]:
@@ -175,7 +175,8 @@ def _markdown(rows: list[dict], config, spec: str) -> str:
     lines = [f"# Learned DISTS-style metric on {config.backbone} ({config.weights})", "",
              f"Trained on {config.dataset} `{config.train_split}` with the {config.loss} loss for "
              f"{config.num_train_steps} steps. Use it as `{spec}`.", "",
-             "| dataset | split | weights | n | SRCC | KRCC | PLCC | PLCC logistic |", "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| dataset | split | weights | n | SRCC | KRCC | PLCC | PLCC logistic |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['dataset']} | `{r['split']}` | {r['weights']} | {r['n']} | {fmt(r['srcc'])} | "
                      f"{fmt(r['krcc'])} | {fmt(r['plcc'])} | {fmt(r['plcc_logistic'])} |")
@@ -229,7 +230,8 @@ def run_job(config, workdir: str) -> dict:
                                       "is empty")
 
         def features(d, split, idx):
-            return _features(d, idx, variables, config, workdir / "features" / f"{d.name}__{split.replace('/', '_')}.npz")
+            path = workdir / "features" / f"{d.name}__{split.replace('/', '_')}.npz"
+            return _features(d, idx, variables, config, path)
 
         train_t, train_s = features(data, config.train_split, train_idx)
         aligned = np.asarray(data.table["score"][train_idx], np.float64) * (1.0 if data.higher_is_better else -1.0)
@@ -269,7 +271,7 @@ def run_job(config, workdir: str) -> dict:
             return {"params": params, "opt_state": opt_state, "step": state["step"] + 1}, loss
 
         step = int(state["step"])
-        start, losses = time.perf_counter(), []
+        start, losses, history = time.perf_counter(), [], []
         while step < config.num_train_steps:
             rows = _draw(step, config.seed, members, config)
             state, loss = step_fn(state, train_t[rows], train_s[rows], aligned[rows], group_of[rows])
@@ -281,6 +283,7 @@ def run_job(config, workdir: str) -> dict:
                 if not np.isfinite(mean):
                     raise DivergedError(f"iqa_fr_train: the {config.loss} loss is {mean} at step {step} (checkpoints "
                                         f"in {workdir / 'checkpoints'} hold the last good weights)")
+                history.append([step, mean])
                 rate = step / max(time.perf_counter() - start, 1e-9)
                 print(f"step {step}/{config.num_train_steps}: {config.loss} loss {mean:.5f}, {rate:.0f} steps/s",
                       flush=True)
@@ -296,7 +299,8 @@ def run_job(config, workdir: str) -> dict:
 
     params = jax.device_get(state["params"])
     rows = _evaluate(params, eval_sets, config)
-    spec = f"dists_style:backbone={config.backbone},weights={config.weights},alpha_beta={workdir}"
+    seed = f",seed={options['seed']}" if options["weights"] == "random" else ""  # the trunk it was learned on
+    spec = f"dists_style:backbone={config.backbone},weights={options['weights']}{seed},alpha_beta={workdir}"
     buffer = io.BytesIO()
     np.savez(buffer, alpha=np.asarray(params["alpha"], np.float32), beta=np.asarray(params["beta"], np.float32))
     write_atomic(workdir / LEARNED_FILE, buffer.getvalue())
@@ -306,8 +310,8 @@ def run_job(config, workdir: str) -> dict:
                        "steps": config.num_train_steps, "seed": config.seed},
         "channels": int(np.asarray(params["alpha"]).size)})
     from asym_jax.eval.stats import conventions
-    result = {"results": rows, "spec": spec, "conventions": dict(conventions(config.logistic, config.bootstrap_resamples,
-                                                                             config.seed))}
+    result = {"results": rows, "spec": spec, "train_loss": history,
+              "conventions": dict(conventions(config.logistic, config.bootstrap_resamples, config.seed))}
     write_json(workdir / "results.json", result)
     write_atomic(workdir / "results.md", _markdown(rows, config, spec))
     print(_markdown(rows, config, spec))
