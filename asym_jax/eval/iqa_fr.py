@@ -276,16 +276,19 @@ def _plot(path: pathlib.Path, row: dict, aligned: np.ndarray, scores: np.ndarray
     plt.close(fig)
 
 
-def _trunk_records(config) -> dict:
-    """``{"metric/<spec>": record}`` of every deep metric's trunk, and the specs with weights resolved."""
+def _bind(config) -> tuple[dict, dict]:
+    """``({spec: Metric}, {"metric/<spec>": trunk record})``: each spec resolved once (weights of its trunk,
+    seeds of random trunks) and loaded."""
+    from asym_jax import metrics
     from asym_jax.train.setup import resolve_spec
 
-    records = {}
+    bound, records = {}, {}
     for spec in config.metrics:
-        _, _, trunk = resolve_spec(spec, f"metric/{spec}", config, what="metric")
+        name, options, trunk = resolve_spec(spec, f"metric/{spec}", config, what="metric")
+        bound[spec] = metrics.get(name, **options)
         if trunk is not None:
             records[trunk.role] = trunk.provenance()
-    return records
+    return bound, records
 
 
 def run_job(config, workdir: str) -> dict:
@@ -295,14 +298,14 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax.eval import stats
     from asym_jax.io import write_atomic, write_json
     from asym_jax.manifest import ManifestError, recorded_trunks, same_weights, write_manifest
-    from asym_jax.train.setup import resolve_spec
 
     check_config(config)
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     # Per-image scores are reused on a rerun: a metric whose trunk weights changed since they were written is
     # refused (its old scores would be mixed in); a metric added to the run adds its trunk.
-    records, recorded = _trunk_records(config), recorded_trunks(workdir)
+    bound, records = _bind(config)
+    recorded = recorded_trunks(workdir)
     changed = sorted(r for r in records if r in recorded and not same_weights(recorded[r], records[r]))
     if changed:
         raise ManifestError(f"{workdir} holds scores made with other trunk weights ({', '.join(changed)}; see "
@@ -310,11 +313,6 @@ def run_job(config, workdir: str) -> dict:
                             "and their manifest entries, or use a new --workdir")
     write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
     write_manifest(workdir, {**recorded, **records})
-
-    bound = {}
-    for spec in config.metrics:
-        name, options, _ = resolve_spec(spec, f"metric/{spec}", config, what="metric")
-        bound[spec] = metrics.get(name, **options)
 
     rows = []
     for name in config.datasets:
