@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["DivergedError", "InputError"]
+__all__ = ["ConfigError", "DivergedError", "InputError"]
 
 
 class InputError(ValueError):
     """Input that cannot be used as given: a wrong shape, an unreadable file, an unknown option."""
+
+
+class ConfigError(InputError):
+    """A job configuration that cannot run (an unknown field, a contradiction, a missing asset)."""
 
 
 class DivergedError(RuntimeError):

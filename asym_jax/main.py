@@ -2,7 +2,8 @@
 
 ``config.job`` selects what runs: ``sr_gan`` (the super-resolution trainer, ``configs/sr_*.py``),
 ``iqa_fr`` (metrics scored as full-reference IQA models, ``configs/iqa_fr.py``), ``iqa_fr_train`` (learned
-DISTS-style metrics, ``configs/iqa_fr_train.py``) and ``score`` (the metric library on image pairs,
+DISTS-style metrics, ``configs/iqa_fr_train.py``), ``iqa_nr`` (NR-IQA models, also from a trained
+discriminator's trunk, ``configs/iqa_nr.py``) and ``score`` (the metric library on image pairs,
 ``configs/score.py``).
 
 Exit status: 0 done; 2 bad input (config, data, weights; one line ``error: ...``); 3 the training
@@ -31,9 +32,9 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initial
 
 def _jobs():
     from asym_jax.eval import iqa_fr, score_job
-    from asym_jax.train import iqa_fr_train, sr_gan
-    return {"iqa_fr": iqa_fr.run_job, "iqa_fr_train": iqa_fr_train.run_job, "score": score_job.run_job,
-            "sr_gan": sr_gan.run_job}
+    from asym_jax.train import iqa_fr_train, iqa_nr, sr_gan
+    return {"iqa_fr": iqa_fr.run_job, "iqa_fr_train": iqa_fr_train.run_job, "iqa_nr": iqa_nr.run_job,
+            "score": score_job.run_job, "sr_gan": sr_gan.run_job}
 
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3

@@ -18,7 +18,6 @@ H100, which the trainer must beat) by the per-worker rate: the worker count one 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import pathlib

@@ -4,10 +4,12 @@
     python benchmarks/iqa_fr.py [--data_dir DIR] [--dataset ranking] [--metrics lpips_vgg,dists,ssim]
                                 [--batch 8] [--limit N] [--random-trunks] [--job]
 
-Both sides score the same pairs (decoded once, in the iqa_fr job's batches of equal size) in batches of
-``--batch``; one warm-up pass is excluded (JAX compilation, PyTorch first calls); JAX runs at
-Precision.HIGHEST and PyTorch without TF32, so both compute float32 scores. The ratio is JAX images/s over
-PyTorch images/s. With ``--job`` the whole job (decoding, compilation and statistics included) is then
+Both sides score the same pairs (decoded once, in the iqa_fr job's batches: up to ``--batch`` distorted
+images of one reference); one warm-up pass is excluded (JAX compilation, PyTorch first calls); JAX runs at
+Precision.HIGHEST and PyTorch without TF32, so both compute float32 scores. Two JAX columns: the job's way
+(the reference given once per batch, so deep metrics compute its features once) and pairs (the reference
+repeated for every distorted image, as the PyTorch references and pyiqa score). Ratios are JAX images/s
+over PyTorch images/s. With ``--job`` the whole job (decoding, compilation and statistics included) is then
 timed once on a fresh workdir. Needs the test extra (torch, lpips, DISTS-pytorch, piq).
 """
 
@@ -72,12 +74,15 @@ def main(argv=None) -> int:
     print(f"# JAX {jax.__version__} on {accelerator.platform} ({accelerator.device_kind}), PyTorch {torch.__version__} "
           f"on {device}; {args.dataset}: {n} pairs in {len(batches)} batches of up to {args.batch}")
 
-    def jax_pass(metric):
-        out = [jitted_score()(metric, iqa_fr.pad_to(d, args.batch), iqa_fr.pad_to(r, args.batch))
+    def jax_pass(metric, shared):
+        # shared: the job's way (the reference once per batch); else one reference per pair, as PyTorch.
+        out = [jitted_score()(metric, iqa_fr.pad_to(d, args.batch),
+                              r if shared else iqa_fr.pad_to(np.repeat(r, len(d), axis=0), args.batch))
                for _, r, d in batches]
         jax.block_until_ready(out)
 
-    tensors = [(to_torch(torch, d).to(device), to_torch(torch, r).to(device)) for _, r, d in batches]
+    tensors = [(to_torch(torch, d).to(device), to_torch(torch, np.repeat(r, len(d), axis=0)).to(device))
+               for _, r, d in batches]
 
     def torch_pass(fn):
         with torch.no_grad():
@@ -86,18 +91,21 @@ def main(argv=None) -> int:
         if device == "cuda":
             torch.cuda.synchronize()
 
-    print(f"{'metric':<12} {'reference':<28} {'JAX img/s':>10} {'torch img/s':>12} {'ratio':>6}", flush=True)
+    print(f"{'metric':<12} {'reference':<28} {'JAX job img/s':>13} {'JAX pairs':>10} {'torch pairs':>12} "
+          f"{'ratio job':>9} {'ratio pairs':>11}", flush=True)
     for name in names:
-        jax_pass(jax_metrics[name])  # compiles (one program per image size)
-        start = time.perf_counter()
-        jax_pass(jax_metrics[name])
-        t_jax = time.perf_counter() - start
+        seconds = {}
+        for shared in (True, False):
+            jax_pass(jax_metrics[name], shared)  # compiles (one program per image size)
+            start = time.perf_counter()
+            jax_pass(jax_metrics[name], shared)
+            seconds[shared] = time.perf_counter() - start
         torch_pass(references[name][0])
         start = time.perf_counter()
         torch_pass(references[name][0])
         t_torch = time.perf_counter() - start
-        print(f"{name:<12} {REFERENCE_NAMES[name]:<28} {n / t_jax:>10.1f} {n / t_torch:>12.1f} {t_torch / t_jax:>6.2f}",
-              flush=True)
+        print(f"{name:<12} {REFERENCE_NAMES[name]:<28} {n / seconds[True]:>13.1f} {n / seconds[False]:>10.1f} "
+              f"{n / t_torch:>12.1f} {t_torch / seconds[True]:>9.2f} {t_torch / seconds[False]:>11.2f}", flush=True)
 
     if args.job and not args.random_trunks:
         from helpers import load_config

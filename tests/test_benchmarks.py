@@ -11,6 +11,7 @@ from helpers import ROOT
 
 from asym_jax.train import setup
 from asym_jax.train.config import check_config
+from asym_jax.weights.resolve import resolve_spec
 
 BENCHMARKS = ROOT / "benchmarks"
 
@@ -33,5 +34,5 @@ def test_train_step_benchmark_configs_pass_the_trainer_checks(loss_in_dtype, tmp
         check_config(config)
         networks = setup.build_networks(config)
         setup.discriminator_trunk(config, networks)
-        _, _, trunk = setup.resolve_spec(config.fidelity, "fidelity", config)
+        _, _, trunk = resolve_spec(config.fidelity, "fidelity", config)
         assert trunk is None or trunk.weights == "random", (recipe, config.fidelity, trunk)

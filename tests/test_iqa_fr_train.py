@@ -93,3 +93,22 @@ def test_bad_config_is_refused(field, value, message, data_dir):
     config[field] = value
     with pytest.raises(InputError, match=message):
         iqa_fr_train.check_config(config)
+
+
+def test_the_learned_metric_trains_an_sr_model_as_its_fidelity_loss(learned, data_dir, tmp_path):
+    """``alpha_beta=<workdir>`` in the SR trainer's fidelity spec: the loss carries the learned weights, its
+    trunk is the run's fidelity trunk (recorded in its manifest), and a step is finite."""
+    import jax
+
+    from asym_jax.train import sr_gan
+
+    workdir, _, _ = learned
+    spec = f"dists_style:backbone=alexnet,alpha_beta={workdir}"
+    config = tiny(load_config("sr_patchgan.py", "tiny"), data_dir, fidelity=spec)
+    trainer = sr_gan.build(config, tmp_path / "sr")
+    with np.load(workdir / "alpha_beta.npz") as ab:
+        np.testing.assert_array_equal(np.asarray(trainer.losses.fidelity.metric.params["beta"]), ab["beta"])
+    step = jax.device_get(sr_gan.train_step(trainer))
+    assert step["finite"] == 1.0 and np.isfinite(step["fidelity"]), step
+    record = trainer.trunks["fidelity"].provenance()  # what the run's manifest records
+    assert record["backbone"] == "alexnet" and record["source"] == "imagenet"

@@ -120,3 +120,26 @@ def test_specs_parse_format_and_bind():
     from asym_jax.losses import loss_trunk
     assert loss_trunk("dists_style", {"backbone": "resnet50"}) == ("resnet50", True)
     assert loss_trunk("dists", {}) == ("vgg16", False) and loss_trunk("perceptual_vgg19", {}) == ("vgg19", True)
+
+
+@pytest.mark.parametrize("name", CHEAP + DEEP)
+def test_a_reference_shared_by_the_batch_equals_the_reference_repeated(name):
+    """``metric(x, y[:1])`` with ``x`` a batch of distortions of one reference equals ``metric(x, repeat(y))``;
+    for the deep metrics (the reference's features computed once; one of each family) the loss gradients are
+    equal too."""
+    options = {}
+    metric = metrics.get(name, **options)
+    size = 176 if name == "ms_ssim" else 32  # MS-SSIM's five scales need 176 px
+    x, y = _pair((3, size, size, 3))
+    ref = y[:1]
+    shared, repeated = metric(x, ref), metric(x, jnp.repeat(ref, 3, axis=0))
+    chex.assert_shape(shared, (3,))
+    np.testing.assert_allclose(shared, repeated, rtol=1e-5, atol=1e-6)
+    if name not in ("dists", "lpips_alex"):  # the others share these code paths (a compile costs seconds)
+        return
+    loss = metrics.as_loss(name, **options)
+    g_shared = jax.grad(lambda a: loss(a, ref))(x)
+    g_repeated = jax.grad(lambda a: loss(a, jnp.repeat(ref, 3, axis=0)))(x)
+    np.testing.assert_allclose(g_shared, g_repeated, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="differ in shape"):
+        metric(x, y[:2])

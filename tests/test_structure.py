@@ -65,6 +65,15 @@ def test_metrics_and_models_stay_in_their_room():
             assert not bad, f"{name} imports {bad}"
 
 
+def test_eval_and_weights_do_not_import_the_trainers():
+    """Data flows one way: evaluation reads what training wrote (checkpoints, files), never its code; the
+    trunk resolution every job shares lives in asym_jax.weights.resolve."""
+    for name, imports in _graph().items():
+        if name.startswith(("asym_jax.eval", "asym_jax.weights", "asym_jax.losses")):
+            bad = sorted(i for i in imports if i.startswith(("asym_jax.train", "asym_jax.experiments")))
+            assert not bad, f"{name} imports {bad}"
+
+
 def test_the_command_line_module_is_not_a_library():
     users = sorted(name for name, imports in _graph().items() if "asym_jax.score" in imports)
     assert not users, f"{users} import the CLI module asym_jax.score; import asym_jax.eval.scoring instead"

@@ -33,7 +33,7 @@ FAMILIES = [
 
 @pytest.mark.parametrize("file,arg,trunks", FAMILIES, ids=[f"{f}:{a}" for f, a, _ in FAMILIES])
 def test_one_step_of_every_config_family(file, arg, trunks, data_dir, tmp_path, capsys):
-    from asym_jax.train.seeds import component_seed
+    from asym_jax.seeds import component_seed
     from asym_jax.weights import ASSETS
 
     config = tiny(load_config(file, arg), data_dir, num_train_steps=1)

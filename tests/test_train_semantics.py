@@ -13,9 +13,11 @@ import optax
 import pytest
 from jax.sharding import PartitionSpec
 
-from asym_jax.train import seeds, setup, sr_gan
+from asym_jax import seeds
+from asym_jax.train import setup, sr_gan
 from asym_jax.train.config import ConfigError, check_config
 from asym_jax.train.state import make_optimizer
+from asym_jax.weights.resolve import resolve_spec
 from helpers import assert_float32_highest, load_config, tiny
 
 START, STEPS, MILESTONE = 1, 5, 3
@@ -158,7 +160,7 @@ def test_each_trunk_follows_its_own_field(data_dir, tmp_path):
     assert trunks["fidelity"].seed == seeds.component_seed(config.seed, "fidelity_trunk") != d_trunk.seed
     fidelity_kernel = losses.fidelity.metric.params["trunk"]["params"]["conv1_1"]["kernel"]
     assert not np.array_equal(d_params["backbone"]["conv1_1"]["kernel"], fidelity_kernel)
-    _, options, trunk = setup.resolve_spec("dists_style:backbone=vgg16,weights=random,seed=5", "fidelity", config)
+    _, options, trunk = resolve_spec("dists_style:backbone=vgg16,weights=random,seed=5", "fidelity", config)
     assert trunk.seed == options["seed"] == 5  # a spec's own seed is kept
 
     patchgan = load_config("sr_patchgan.py", "tiny")

@@ -25,7 +25,7 @@ from asym_jax.data.files import DatasetError
 from asym_jax.data.images import to_uint8
 from asym_jax.data.imresize import bicubic_lr, mod_crop
 
-__all__ = ["CONTEXT", "SRCrop", "lr_for_crop", "sr_eval_pairs", "sr_train_dataset"]
+__all__ = ["CONTEXT", "IQACrop", "SRCrop", "iqa_train_dataset", "lr_for_crop", "sr_eval_pairs", "sr_train_dataset"]
 
 CONTEXT = 3  # LR pixels of context on each side: the x1/s antialiased cubic reaches 2 LR pixels, plus one
 
@@ -130,3 +130,61 @@ def sr_eval_pairs(source, scale: int, *, limit: int | None = None):
         else:
             lr = to_uint8(bicubic_lr(hr.astype(np.float32) / 255.0, scale))
         yield name, hr, lr
+
+
+class _IQARecords:
+    """Random access to the training images of an IQA set: ``{"image", "target", "group"}`` by position."""
+
+    def __init__(self, data, indices, targets, groups):
+        self.data, self.indices, self.targets, self.groups = data, np.asarray(indices), targets, groups
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> dict:
+        index = int(self.indices[position])
+        image = np.asarray(self.data.source[index]["image"])
+        return {"image": image, "target": np.float32(self.targets[position]), "group": np.int32(self.groups[position]),
+                "index": np.int32(index)}
+
+
+@dataclasses.dataclass(frozen=True)
+class IQACrop(grain.transforms.RandomMap):
+    """A random ``size`` x ``size`` crop of an IQA training image, flipped left-right at random (quality
+    models see no vertical flips or rotations: the scenes' orientation is part of how they are judged)."""
+
+    size: int
+    augment: bool = True
+
+    def random_map(self, record: dict, rng: np.random.Generator) -> dict:
+        image, p = record["image"], self.size
+        if image.shape[0] < p or image.shape[1] < p:
+            raise DatasetError(f"IQA image {int(record['index'])} is {image.shape[0]} x {image.shape[1]}, smaller "
+                               f"than the {p}-px training crop (lower crop_size)")
+        top, left = int(rng.integers(0, image.shape[0] - p + 1)), int(rng.integers(0, image.shape[1] - p + 1))
+        crop = image[top:top + p, left:left + p]
+        if self.augment and rng.integers(0, 2):
+            crop = crop[:, ::-1]
+        return {"image": np.ascontiguousarray(crop), "target": record["target"], "group": record["group"]}
+
+
+def iqa_train_dataset(data, indices, targets, groups, *, crop_size: int, batch_size: int, seed: int,
+                      shard_index: int = 0, shard_count: int = 1, augment: bool = True, num_workers: int = 0,
+                      prefetch: int = 2) -> grain.IterDataset:
+    """Endless batches ``{"image": uint8 (B, P, P, 3), "target": float32 (B,), "group": int32 (B,)}`` of
+    random crops of the images ``indices`` of IQA set ``data`` (an :class:`~asym_jax.data.datasets.IQAData`),
+    with their normalised ``targets`` and content ``groups``; shuffled every epoch, deterministic for a seed,
+    a disjoint slice of the images on every host (``shard_index`` of ``shard_count``)."""
+    if batch_size < 1:
+        raise DatasetError(f"batch size must be at least 1, got {batch_size}")
+    dataset = grain.MapDataset.source(_IQARecords(data, indices, targets, groups))
+    if shard_count > 1:
+        dataset = dataset[shard_index::shard_count]
+    if len(dataset) == 0:
+        raise DatasetError(f"no training images for host {shard_index} of {shard_count}")
+    dataset = dataset.seed(seed).shuffle().repeat(None).random_map(IQACrop(crop_size, augment))
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=max(1, prefetch), prefetch_buffer_size=prefetch))
+    if num_workers > 0:
+        iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+    return iterable

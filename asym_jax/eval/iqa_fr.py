@@ -13,7 +13,8 @@ Workdir::
     plots/<dataset>__<metric>.png   score against human opinion, with the fitted logistic
     config.json, manifest.json      the resolved config; the trunks of the deep metrics, versions, devices
 
-Images go through each metric in device batches of ``batch_size`` (the last batch of a size padded by
+Images go through each metric in device batches of up to ``batch_size`` distorted images of one reference
+(the reference goes once: deep metrics compute its features once per batch; batches are padded by
 repetition, so a dataset compiles once per distinct image size), split over every device when the batch
 divides evenly, in float32 at ``Precision.HIGHEST`` (:func:`asym_jax.eval.scoring.jitted_score`).
 """
@@ -117,18 +118,25 @@ def _write_scores(path: pathlib.Path, spec: str, predictions: dict[int, float], 
 
 
 def image_batches(data, indices: Sequence[int], batch_size: int, chunk: int):
-    """``(indices, references, distorted)`` batches of equal image size, in float32 [0, 1]; records are read
-    ``chunk`` at a time (large sets never need all images in memory)."""
-    for start in range(0, len(indices), chunk):
-        by_shape: dict[tuple, list] = {}
-        for index in indices[start:start + chunk]:
-            record = data[int(index)]
-            by_shape.setdefault(record["image"].shape, []).append((int(index), record["ref"], record["image"]))
-        for items in by_shape.values():
+    """``(indices, reference, distorted)`` batches in float32 [0, 1]: up to ``batch_size`` distorted images
+    of one reference, ``reference`` being that one image (batch 1; every metric takes a reference shared by
+    the batch, and the deep ones compute its features once). Images are taken reference by reference, and
+    records are read ``chunk`` at a time (large sets never need all images in memory)."""
+    ref_ids = data.table["ref_id"]
+    ordered = sorted((int(i) for i in indices), key=lambda i: (str(ref_ids[i]), i))
+    for start in range(0, len(ordered), chunk):
+        groups: dict[tuple, tuple[np.ndarray, list]] = {}
+        for index in ordered[start:start + chunk]:
+            record = data[index]
+            key = (str(ref_ids[index]), record["image"].shape)
+            if key in groups and not np.array_equal(groups[key][0], record["ref"]):
+                key = (*key, index)  # a reference id naming two different images: not shared
+            groups.setdefault(key, (record["ref"], []))[1].append((index, record["image"]))
+        for ref, items in groups.values():
+            ref = ref[None].astype(np.float32) / 255.0
             for b in range(0, len(items), batch_size):
                 part = items[b:b + batch_size]
-                yield ([i for i, _, _ in part], np.stack([r for _, r, _ in part]).astype(np.float32) / 255.0,
-                       np.stack([d for _, _, d in part]).astype(np.float32) / 255.0)
+                yield [i for i, _ in part], ref, np.stack([d for _, d in part]).astype(np.float32) / 255.0
 
 
 def pad_to(x: np.ndarray, size: int) -> np.ndarray:
@@ -150,17 +158,18 @@ def _score_dataset(data, indices: np.ndarray, bound: dict, files: dict, done: di
     if not todo:
         return
     devices = jax.devices()
-    sharding = None
+    sharding = replicated = None
     if len(devices) > 1 and config.batch_size % len(devices) == 0:
-        sharding = NamedSharding(Mesh(np.asarray(devices), ("data",)), PartitionSpec("data"))
+        mesh = Mesh(np.asarray(devices), ("data",))
+        sharding, replicated = NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
     start = last_save = last_print = time.perf_counter()
     count, changed = 0, set()
     try:
-        for batch_indices, refs, dists in image_batches(data, todo, config.batch_size, chunk=8 * config.batch_size):
+        for batch_indices, ref, dists in image_batches(data, todo, config.batch_size, chunk=8 * config.batch_size):
             n = len(batch_indices)
-            x, y = pad_to(dists, config.batch_size), pad_to(refs, config.batch_size)
+            x, y = pad_to(dists, config.batch_size), ref
             if sharding is not None:
-                x, y = jax.device_put(x, sharding), jax.device_put(y, sharding)
+                x, y = jax.device_put(x, sharding), jax.device_put(y, replicated)
             for spec, metric in bound.items():
                 missing = [k for k, i in enumerate(batch_indices) if i not in done[spec]]
                 if not missing:
@@ -280,7 +289,7 @@ def _bind(config) -> tuple[dict, dict]:
     """``({spec: Metric}, {"metric/<spec>": trunk record})``: each spec resolved once (weights of its trunk,
     seeds of random trunks) and loaded."""
     from asym_jax import metrics
-    from asym_jax.train.setup import resolve_spec
+    from asym_jax.weights.resolve import resolve_spec
 
     bound, records = {}, {}
     for spec in config.metrics:

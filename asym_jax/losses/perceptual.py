@@ -120,7 +120,7 @@ def perceptual_params(backbone: str = "vgg19", *, weights: str | Mapping[str, An
 @functools.partial(jax.jit, static_argnames=("backbone", "layers", "criterion", "dtype", "precision"))
 def _perceptual(x, y, params, backbone, layers, criterion, dtype, precision):
     spec, module = _module(backbone, layers, dtype, precision)
-    x, y = check_pair(f"perceptual[{backbone}]", x, y, min_size=spec.min_size)
+    x, y = check_pair(f"perceptual[{backbone}]", x, y, min_size=spec.min_size, keep_shared=True)
     fx = module.apply(params, x)
     fy = module.apply(params, jax.lax.stop_gradient(y))  # BasicSR: gt.detach(); no backward pass for y
     total = jnp.zeros((x.shape[0],), jnp.float32)

@@ -31,17 +31,23 @@ BT601_Y_LIMITED = (65.481, 128.553, 24.966)
 
 
 def check_pair(metric: str, x: jax.Array, y: jax.Array, *, channels: Sequence[int] = (3,),
-               min_size: int = 1) -> tuple[jax.Array, jax.Array]:
+               min_size: int = 1, keep_shared: bool = False) -> tuple[jax.Array, jax.Array]:
     """Checks shapes (static) and returns both inputs as float32.
 
-    Raises ValueError naming the metric when the inputs are not NHWC batches of the same shape with an
-    accepted channel count, or are smaller than ``min_size`` on either side.
+    ``y`` is either a batch of the same shape as ``x`` or one image shared by the whole batch (a reference
+    scored against several distorted versions of it). A shared ``y`` is broadcast to ``x``'s shape, unless
+    ``keep_shared`` (metrics that compute the reference's features once and broadcast those).
+
+    Raises :class:`InputError` naming the metric when the inputs are not NHWC batches of the same shape with
+    an accepted channel count, or are smaller than ``min_size`` on either side.
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     if x.ndim != 4 or y.ndim != 4:
         raise InputError(f"{metric}: expected NHWC batches (4 dimensions), got shapes {x.shape} and {y.shape}")
-    if x.shape != y.shape:
-        raise InputError(f"{metric}: inputs differ in shape: {x.shape} vs {y.shape}")
+    shared = y.shape[0] == 1 and x.shape[0] != 1 and x.shape[1:] == y.shape[1:]
+    if x.shape != y.shape and not shared:
+        raise InputError(f"{metric}: inputs differ in shape: {x.shape} vs {y.shape} (a reference shared by the "
+                         "batch has batch size 1)")
     if x.shape[-1] not in channels:
         raise InputError(f"{metric}: expected {' or '.join(map(str, channels))} channels (NHWC), got shape {x.shape}")
     if min(x.shape[1:3]) < min_size:
@@ -49,6 +55,8 @@ def check_pair(metric: str, x: jax.Array, y: jax.Array, *, channels: Sequence[in
     for name, a in (("x", x), ("y", y)):
         if not (jnp.issubdtype(a.dtype, jnp.floating)):
             raise InputError(f"{metric}: {name} must be a float array in [0, 1], got dtype {a.dtype}")
+    if shared and not keep_shared:
+        y = jnp.broadcast_to(y, x.shape)
     return x.astype(jnp.float32), y.astype(jnp.float32)
 
 

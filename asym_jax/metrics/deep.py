@@ -94,13 +94,13 @@ def lpips(x: jax.Array, y: jax.Array, *, params: Params, net: str = "vgg", versi
       dtype: compute dtype of the trunk (float32 for scores; bfloat16 is an option for losses).
     """
     spec, module = _lpips_module(net, version, dtype)
-    x, y = check_pair(f"lpips_{net}", x, y, min_size=spec.min_size)
-    feats = module.apply(params["trunk"], jnp.concatenate([x, y], axis=0))
-    n = x.shape[0]
-    total = jnp.zeros((n,), jnp.float32)
+    x, y = check_pair(f"lpips_{net}", x, y, min_size=spec.min_size, keep_shared=True)
+    # Two trunk passes: the reference's needs no backward pass in a loss, and a shared reference is one image.
+    feats_x, feats_y = module.apply(params["trunk"], x), module.apply(params["trunk"], y)
+    total = jnp.zeros((x.shape[0],), jnp.float32)
     for tap in spec.default_taps:
-        f = _unit_normalise(feats[tap].astype(jnp.float32))
-        diff = jnp.square(f[:n] - f[n:])
+        fx, fy = (_unit_normalise(f[tap].astype(jnp.float32)) for f in (feats_x, feats_y))
+        diff = jnp.square(fx - fy)
         head = params["heads"][tap].astype(jnp.float32)
         total = total + jnp.mean(jnp.einsum("nhwc,c->nhw", diff, head, precision=_HIGHEST), axis=(1, 2))
     return total
@@ -191,13 +191,13 @@ def dists_style_similarities(x: jax.Array, y: jax.Array, *, trunk: Params, backb
     tap of ``backbone`` (C = the length of alpha and beta): the terms a DISTS-style distance weights.
     With the trunk frozen they are all a learned metric needs of the images (``iqa_fr_train``)."""
     spec, module = _dists_module(backbone, dtype)
-    x, y = check_pair(f"dists_style[{backbone}]", x, y, min_size=1 if backbone.startswith("vgg") else spec.min_size)
-    n = x.shape[0]
-    feats = module.apply(trunk, jnp.concatenate([x, y], axis=0))
-    stages = [jnp.concatenate([x, y], axis=0)] + [feats[t].astype(jnp.float32) for t in spec.default_taps]
+    x, y = check_pair(f"dists_style[{backbone}]", x, y, min_size=1 if backbone.startswith("vgg") else spec.min_size,
+                      keep_shared=True)
+    # Two trunk passes (as in lpips): no backward pass for the reference; a shared one is one image.
+    feats_x, feats_y = module.apply(trunk, x), module.apply(trunk, y)
+    stages = [(x, y)] + [(feats_x[t].astype(jnp.float32), feats_y[t].astype(jnp.float32)) for t in spec.default_taps]
     texture, structure = [], []
-    for f in stages:
-        fx, fy = f[:n], f[n:]
+    for fx, fy in stages:
         mx, my = jnp.mean(fx, axis=(1, 2)), jnp.mean(fy, axis=(1, 2))
         vx = jnp.mean(jnp.square(fx - mx[:, None, None]), axis=(1, 2))
         vy = jnp.mean(jnp.square(fy - my[:, None, None]), axis=(1, 2))

@@ -12,7 +12,7 @@ import pathlib
 
 import ml_collections
 
-from asym_jax.errors import InputError
+from asym_jax.errors import ConfigError
 
 __all__ = ["ConfigError", "RENAMED", "base_config", "check_config", "optimizer_config", "renamed_message"]
 
@@ -25,10 +25,6 @@ RENAMED = {
     "init": "d_init for the discriminator's trunk (pretrained, random or a converted folder); a fidelity loss's "
             "trunk follows its own spec, e.g. --config.fidelity=dists_style:backbone=vgg16,weights=random",
 }
-
-
-class ConfigError(InputError):
-    """A configuration that cannot run."""
 
 
 def base_config() -> ml_collections.ConfigDict:

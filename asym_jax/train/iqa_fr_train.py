@@ -20,7 +20,6 @@ Workdir: ``checkpoints/`` (Orbax: weights, optimiser state), ``features/``, ``al
 from __future__ import annotations
 
 import io
-import json
 import pathlib
 import time
 
@@ -34,7 +33,7 @@ FIELDS = ("job", "seed", "backbone", "weights", "dataset", "train_split", "test_
           "manual_dir", "data_dir", "weights_dir", "loss", "rank_scale", "refs_per_batch", "images_per_ref",
           "num_train_steps", "optimizer", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
           "keep_checkpoints", "batch_size", "logistic", "bootstrap_resamples")
-LOSSES = ("ranking", "plcc", "mse")
+LOSSES = ("ranking", "plcc", "mse", "l1")
 
 
 class IQATrainConfigError(InputError):
@@ -95,9 +94,9 @@ def _features(data, indices: np.ndarray, trunk, config, path: pathlib.Path) -> t
     texture = structure = None
     start = time.perf_counter()
     done = 0
-    for batch, refs, dists in image_batches(data, [int(i) for i in indices], config.batch_size,
-                                            chunk=8 * config.batch_size):
-        t, s = similarities(trunk, pad_to(dists, config.batch_size), pad_to(refs, config.batch_size))
+    for batch, ref, dists in image_batches(data, [int(i) for i in indices], config.batch_size,
+                                           chunk=8 * config.batch_size):
+        t, s = similarities(trunk, pad_to(dists, config.batch_size), ref)
         t, s = np.asarray(t)[:len(batch)], np.asarray(s)[:len(batch)]
         if texture is None:
             texture = np.zeros((len(indices), t.shape[1]), np.float32)
@@ -119,25 +118,16 @@ def _features(data, indices: np.ndarray, trunk, config, path: pathlib.Path) -> t
 
 
 def loss_value(name: str, quality, target, groups, *, rank_scale: float = 100.0, score_range=(0.0, 1.0)):
-    """The training loss ``name`` of a batch: ``quality`` (-distance), ``target`` (human scores aligned so
-    that higher is better), ``groups`` (reference index of each image)."""
-    import jax
-    import jax.numpy as jnp
+    """The training loss ``name`` of a batch (:func:`asym_jax.losses.iqa.iqa_loss`): ``quality``
+    (-distance, so ``1 + quality`` is in [0, 1]), ``target`` (human scores aligned so that higher is better,
+    normalised here by ``score_range``), ``groups`` (reference index of each image: ranking pairs stay
+    within one reference)."""
+    from asym_jax.losses.iqa import iqa_loss
 
-    if name == "ranking":
-        same = groups[:, None] == groups[None, :]
-        better = (target[:, None] > target[None, :]) & same
-        margin = (quality[:, None] - quality[None, :]) * rank_scale
-        pairs = jnp.maximum(jnp.sum(better), 1)
-        return jnp.sum(jnp.where(better, jax.nn.softplus(-margin), 0.0)) / pairs
-    if name == "plcc":
-        qc, tc = quality - jnp.mean(quality), target - jnp.mean(target)
-        cosine = jnp.sum(qc * tc) / (jnp.sqrt(jnp.sum(qc * qc) * jnp.sum(tc * tc)) + 1e-12)
-        return (1.0 - cosine) / 2.0
-    if name == "mse":
-        lo, hi = score_range
-        return jnp.mean(jnp.square((1.0 + quality) - (target - lo) / (hi - lo)))
-    raise IQATrainConfigError(f"loss must be one of {LOSSES}, got {name!r}")
+    if name not in LOSSES:
+        raise IQATrainConfigError(f"loss must be one of {LOSSES}, got {name!r}")
+    lo, hi = score_range
+    return iqa_loss(name, 1.0 + quality, (target - lo) / (hi - lo), groups, rank_scale=rank_scale)
 
 
 def _draw(step: int, seed: int, members: list[np.ndarray], config) -> np.ndarray:
@@ -197,8 +187,8 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax.io import write_atomic, write_json
     from asym_jax.manifest import check_manifest, write_manifest
     from asym_jax.metrics.deep import LEARNED_FILE, LEARNED_INFO, weighted_distance
-    from asym_jax.train.seeds import component_key
-    from asym_jax.train.setup import resolve_spec
+    from asym_jax.seeds import component_key
+    from asym_jax.weights.resolve import resolve_spec
     from asym_jax.train.state import make_optimizer
     from asym_jax.weights.trunks import backbone_variables
 

@@ -1,7 +1,7 @@
 """Building what the ``sr_gan`` job trains from its config: networks, trunk weights, losses, initial state.
 
 Every trunk (the discriminator's backbone, a deep fidelity loss's feature network) is resolved here into
-a :class:`Trunk`, before any data is read or anything compiles; a missing pretrained checkpoint fails with
+a :class:`~asym_jax.weights.resolve.Trunk`, before any data is read or anything compiles; a missing pretrained checkpoint fails with
 the command that makes it. Each trunk is set by its own field and nothing else: the discriminator's by
 ``d_init``, a loss's by its spec (``"dists_style:backbone=resnet50,weights=random"``), so changing one
 never changes another.
@@ -10,42 +10,18 @@ never changes another.
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
-from asym_jax.errors import InputError
+from asym_jax.errors import ConfigError, InputError
 from asym_jax.models import discriminators, generators
-from asym_jax.train.config import ConfigError
-from asym_jax.train.seeds import component_key, component_seed
+from asym_jax.seeds import component_key, component_seed
+from asym_jax.weights.resolve import Trunk, pretrained_weights, resolve_spec
 
-__all__ = ["Networks", "Trunk", "build_losses", "build_networks", "discriminator_trunk", "frozen_mask",
-           "eval_metrics", "init_variables", "pretrained_weights", "resolve_spec"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Trunk:
-    """One backbone trunk of a run: its role, the backbone, and the ``weights`` / ``seed`` arguments of
-    :func:`asym_jax.weights.backbone_variables` that build it."""
-
-    role: str                  # "discriminator", "fidelity", "pixel"
-    backbone: str
-    weights: str               # "imagenet", "random" or a path
-    seed: int | None = None    # for "random"
-
-    def provenance(self) -> dict:
-        """The manifest record: ``{"backbone", "source", "seed", "sha256"}``."""
-        from asym_jax.weights.trunks import trunk_provenance
-        return trunk_provenance(self.backbone, self.weights, seed=self.seed or 0)
-
-    def describe(self, record: dict | None = None) -> str:
-        """One start-up line, e.g. ``trunk discriminator: vgg16 from imagenet (sha256 2ecbe4ce01168921)``."""
-        record = record or self.provenance()
-        detail = f"seed {record['seed']}" if record["seed"] is not None else (
-            f"sha256 {record['sha256'][:16]}" if record["sha256"] else "no sha256")
-        return f"trunk {self.role}: {self.backbone} from {record['source']} ({detail})"
+__all__ = ["Networks", "build_losses", "build_networks", "discriminator_trunk", "frozen_mask", "eval_metrics",
+           "init_variables"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,23 +77,6 @@ def build_networks(config) -> Networks:
                     bool(getattr(discriminator, "frozen", False)))
 
 
-def pretrained_weights(backbone: str, config, what: str, alternative: str) -> str:
-    """The ``weights`` argument of a pretrained ``backbone`` trunk: ``"imagenet"`` where it installs
-    offline (VGG-16, AlexNet), else the converted checkpoint ``<weights_dir>/<backbone>``; otherwise a
-    :class:`ConfigError` with the convert command and ``alternative`` (how to run without it)."""
-    from asym_jax.weights.trunks import checkpoint_hint, has_offline_imagenet
-
-    if has_offline_imagenet(backbone):
-        return "imagenet"
-    expected = pathlib.Path(config.weights_dir) / backbone
-    if expected.exists():
-        return str(expected)
-    raise ConfigError(
-        f"{what} needs pretrained {backbone} weights, which do not install offline: expected the converted "
-        f"checkpoint {expected}. Make it from {checkpoint_hint(backbone)} with: python -m asym_jax.weights convert "
-        f"--arch {backbone} --src FILE --dst {expected}  (or {alternative})")
-
-
 def discriminator_trunk(config, networks: Networks) -> Trunk | None:
     """The discriminator's trunk as ``d_init`` says (``None`` for discriminators without a backbone)."""
     backbone = networks.d_backbone
@@ -133,41 +92,6 @@ def discriminator_trunk(config, networks: Networks) -> Trunk | None:
     if config.d_init == "random":
         return Trunk("discriminator", backbone, "random", component_seed(config.seed, "discriminator_trunk"))
     return Trunk("discriminator", backbone, str(config.d_init))
-
-
-def resolve_spec(spec: str, role: str, config, *, what: str = "") -> tuple[str, dict, Trunk | None]:
-    """``(name, options, trunk)`` of a loss or metric spec, with the trunk's weights resolved into ``options``.
-
-    A spec without ``weights`` (or with ``weights=imagenet``/``pretrained``) means the pretrained trunk
-    (:func:`pretrained_weights`); ``weights=random`` without ``seed`` gets this run's seed for ``role``;
-    a path is taken as given. ``what`` names the spec's use in messages (default: ``role``).
-    """
-    from asym_jax import metrics
-    from asym_jax.losses import loss_trunk
-
-    name, options = metrics.parse_spec(spec)
-    found = loss_trunk(name, options)
-    if found is None:
-        return name, options, None
-    backbone, configurable = found
-    if not configurable:  # a fixed trunk (the official DISTS: ImageNet VGG-16)
-        return name, options, Trunk(role, backbone, "imagenet")
-    weights = str(options.get("weights", "imagenet"))
-    if weights in ("imagenet", "pretrained"):
-        weights = pretrained_weights(backbone, config, f"{what or role} {spec!r}",
-                                     "give the spec weights=random for a seeded random trunk")
-        trunk = Trunk(role, backbone, weights)
-    elif weights == "random":
-        seed = int(options["seed"]) if "seed" in options else component_seed(config.seed, f"{role}_trunk")
-        trunk = Trunk(role, backbone, "random", seed)
-        options["seed"] = seed
-    else:
-        if not pathlib.Path(weights).exists():
-            raise ConfigError(f"{what or role} {spec!r}: weights {weights!r} is not 'imagenet', 'random' or an "
-                              "existing converted folder or checkpoint file")
-        trunk = Trunk(role, backbone, weights)
-    options["weights"] = trunk.weights
-    return name, options, trunk
 
 
 def build_losses(config):
@@ -221,7 +145,7 @@ def eval_metrics(config) -> tuple[dict, dict]:
 
 def init_variables(config, networks: Networks, d_trunk: Trunk | None):
     """(generator params, discriminator params, discriminator state), each network initialised from its own
-    key (:mod:`asym_jax.train.seeds`) and the discriminator's trunk loaded as ``d_trunk`` says."""
+    key (:mod:`asym_jax.seeds`) and the discriminator's trunk loaded as ``d_trunk`` says."""
     from asym_jax.weights.trunks import with_backbone
 
     g_key = component_key(config.seed, "generator")

@@ -30,7 +30,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from asym_jax.errors import DivergedError, InputError
 from asym_jax.ops import highest_precision
-from asym_jax.train import seeds, setup
+from asym_jax import seeds
+from asym_jax.train import setup
 from asym_jax.train.config import check_config
 from asym_jax.train.state import TrainState, make_optimizer
 from asym_jax.train.step import StepConfig, make_train_step
@@ -47,7 +48,7 @@ class Trainer:
     mesh: Mesh
     networks: setup.Networks
     losses: object
-    trunks: dict                 # {role: setup.Trunk}: every pretrained or random trunk (D, losses, eval metrics)
+    trunks: dict                 # {role: weights.resolve.Trunk}: every trunk (D, losses, eval metrics)
     steps: dict                  # {adversarial: jitted step}
     state: TrainState
     data_iterator: object

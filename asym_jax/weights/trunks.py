@@ -17,6 +17,7 @@ from asym_jax.models.backbones.vgg import vgg_layer_names
 from asym_jax.weights.assets import ASSETS, AssetError, resolve, sha256_of
 from asym_jax.weights.pytorch import ARCHS, from_pytorch, load_converted, read_metadata
 from asym_jax.weights.readers import read_numpy_pickle
+from asym_jax.weights.runs import is_run_source, restore_discriminator_trunk
 from asym_jax.weights.torchvision import ALEXNET_CONVS
 
 __all__ = ["backbone_variables", "checkpoint_hint", "has_offline_imagenet", "trunk_provenance", "with_backbone"]
@@ -82,7 +83,9 @@ def backbone_variables(name: str, weights: str = "imagenet", *, seed: int = 0) -
       name: a registry name of :mod:`asym_jax.models.backbones`.
       weights: ``"imagenet"`` (offline for VGG-16 and AlexNet), ``"random"`` (the backbone's own
         initialiser from ``seed``; "VGG-16-R" is ``vgg16`` with ``"random"``), a PyTorch checkpoint
-        file (torchvision / timm / HF layouts), or a folder made by ``python -m asym_jax.weights convert``.
+        file (torchvision / timm / HF layouts), a folder made by ``python -m asym_jax.weights convert``, or
+        ``"discriminator:<workdir>[@<step>]"``: the trained discriminator trunk of an sr_gan run
+        (:mod:`asym_jax.weights.runs`).
       seed: PRNG seed of ``"random"``.
     """
     backbones.get(name)  # validates the name
@@ -90,6 +93,8 @@ def backbone_variables(name: str, weights: str = "imagenet", *, seed: int = 0) -
         variables = _imagenet(name)
     elif weights == "random":
         variables = _random(name, seed)
+    elif is_run_source(weights):
+        variables = restore_discriminator_trunk(weights, name)[0]
     elif os.path.exists(str(weights)):
         variables = _from_path(name, pathlib.Path(weights))
     else:
@@ -118,7 +123,8 @@ def with_backbone(variables: Variables, backbone: str, weights: str = "imagenet"
 
 def trunk_provenance(name: str, weights: str = "imagenet", *, seed: int = 0) -> dict:
     """Where ``backbone_variables(name, weights, seed=seed)`` comes from, for a run's manifest:
-    ``{"backbone", "source": "imagenet" | "random" | PATH, "seed": int or None, "sha256": hex or None}``.
+    ``{"backbone", "source": "imagenet" | "random" | PATH | "discriminator:W@STEP", "seed": int or None,
+    "sha256": hex or None}`` (for a run's trunk, the digest of the restored arrays).
 
     ``sha256`` identifies the weights: the offline asset's recorded digest for ``imagenet``, the file's
     digest for a checkpoint file, the digest of the checkpoint a converted folder was made from (its
@@ -129,6 +135,8 @@ def trunk_provenance(name: str, weights: str = "imagenet", *, seed: int = 0) -> 
         return {"backbone": name, "source": "imagenet", "seed": None, "sha256": sha}
     if weights == "random":
         return {"backbone": name, "source": "random", "seed": int(seed), "sha256": None}
+    if is_run_source(weights):
+        return restore_discriminator_trunk(weights, name)[1]
     path = pathlib.Path(weights)
     if path.is_dir():
         sha = read_metadata(path).get("source_sha256")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
+import jax
 
 from asym_jax.errors import InputError
 from asym_jax.models.backbones.alexnet import ALEXNET_LAYERS, AlexNet
@@ -24,7 +25,8 @@ from asym_jax.models.backbones.vit import VIT_PRESETS, ViT
 
 __all__ = [
     "AlexNet", "BackboneSpec", "ConvNeXt", "IMAGENET_MEAN", "IMAGENET_STD", "ResNet", "SwinTransformer", "VGG",
-    "VIT_PRESETS", "ViT", "get", "l2_pool", "names", "normalize", "vgg_layer_names",
+    "VIT_PRESETS", "ViT", "fit_to_multiple", "get", "l2_pool", "names", "normalize", "trunk_features",
+    "vgg_layer_names",
 ]
 
 
@@ -126,3 +128,31 @@ def get(name: str) -> BackboneSpec:
         return _REGISTRY[name]
     except KeyError:
         raise InputError(f"unknown backbone {name!r}; known: {', '.join(names())}") from None
+
+
+def fit_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
+    """``x`` resized (bilinear, antialiased) to the nearest sides that are multiples of ``multiple`` (a
+    transformer's patch size); unchanged when they already are."""
+    if multiple <= 1 or (x.shape[1] % multiple == 0 and x.shape[2] % multiple == 0):
+        return x
+    size = [max(multiple, multiple * round(s / multiple)) for s in x.shape[1:3]]
+    return jax.image.resize(x, (x.shape[0], *size, x.shape[3]), "bilinear", antialias=True)
+
+
+def trunk_features(x: jax.Array, *, backbone: str, taps: tuple[str, ...], frozen: bool, train: bool, dtype: Any,
+                   initializing: bool) -> dict[str, jax.Array]:
+    """Features ``{tap: array}`` of a backbone trunk built under the ``backbone`` variable scope of the
+    module whose compact method calls this (the discriminator heads, the NR-IQA model).
+
+    The whole trunk is built (``full_taps``), so pretrained or transferred trunk variables fit it exactly.
+    ``frozen`` stops gradients at the trunk's parameters (not at the image: a generator still learns
+    through a frozen discriminator) and keeps its batch norms in inference mode. ``initializing``: the
+    calling module's ``is_initializing()``."""
+    spec = get(backbone)
+    x = fit_to_multiple(x, spec.multiple)
+    trunk = spec.build(taps=tuple(dict.fromkeys(tuple(taps) + spec.full_taps)), dtype=dtype, name="backbone")
+    if frozen:
+        run = nn.map_variables(lambda module, image: module(image, train=False), "params",
+                               trans_in_fn=jax.lax.stop_gradient, init=initializing)
+        return run(trunk, x)
+    return trunk(x, train=train)

@@ -20,8 +20,8 @@ from asym_jax.models.discriminators.basicsr import UNetDiscriminatorSN, VGGStyle
 from asym_jax.models.discriminators.heads import BackboneDiscriminator
 from asym_jax.models.discriminators.patchgan import PatchGAN, patchgan_receptive_field
 
-__all__ = ["BackboneDiscriminator", "PatchGAN", "UNetDiscriminatorSN", "VGGStyleDiscriminator", "get", "names",
-           "patchgan_receptive_field"]
+__all__ = ["BackboneDiscriminator", "PatchGAN", "UNetDiscriminatorSN", "VGGStyleDiscriminator", "backbone_of", "get",
+           "names", "patchgan_receptive_field"]
 
 _BUILDERS = {"patchgan": PatchGAN, "unet_sn": UNetDiscriminatorSN, "vgg_style": VGGStyleDiscriminator,
              "backbone": BackboneDiscriminator}
@@ -45,3 +45,17 @@ def get(name: str, **options) -> nn.Module:
         return builder(**options)
     except TypeError as error:
         raise InputError(f"discriminator {name!r}: {error}") from None
+
+
+def backbone_of(name: str, options: dict | None = None) -> tuple[str | None, str | None]:
+    """``(backbone, level)`` of discriminator ``name`` (with its ``options``), ``(None, None)`` for the
+    discriminators without a backbone trunk (PatchGAN, UNet-SN, VGG-style)."""
+    options = options or {}
+    if name == "backbone":
+        return options.get("backbone", "vgg16"), options.get("level", "patch")
+    if name in _BUILDERS:
+        return None, None
+    backbone, _, level = name.rpartition("_")
+    if level not in ("image", "patch") or backbone not in backbones.names():
+        raise InputError(f"unknown discriminator {name!r}; known: {', '.join(names())}")
+    return backbone, level

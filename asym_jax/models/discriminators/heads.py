@@ -25,14 +25,13 @@ import jax.numpy as jnp
 from asym_jax.errors import InputError
 from asym_jax.models import backbones
 
-__all__ = ["BackboneDiscriminator"]
+__all__ = ["BackboneDiscriminator", "image_tap"]
 
 
-def _fit_to_multiple(x: jax.Array, multiple: int) -> jax.Array:
-    if multiple <= 1 or (x.shape[1] % multiple == 0 and x.shape[2] % multiple == 0):
-        return x
-    size = [max(multiple, multiple * round(s / multiple)) for s in x.shape[1:3]]
-    return jax.image.resize(x, (x.shape[0], *size, x.shape[3]), "bilinear", antialias=True)
+def image_tap(backbone: str) -> str:
+    """The tap an image-level head reads: a ViT's class token, else the backbone's ``head_tap``."""
+    spec = backbones.get(backbone)
+    return "cls" if "cls" in spec.tap_channels else spec.head_tap
 
 
 class BackboneDiscriminator(nn.Module):
@@ -46,19 +45,9 @@ class BackboneDiscriminator(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if self.level not in ("image", "patch"):
             raise InputError(f"discriminator level must be 'image' or 'patch', got {self.level!r}")
-        spec = backbones.get(self.backbone)
-        tap = "cls" if (self.level == "image" and "cls" in spec.tap_channels) else spec.head_tap
-        x = _fit_to_multiple(x, spec.multiple)
-        # The whole trunk is built (full_taps), so a pretrained trunk fits its variables exactly.
-        trunk = spec.build(taps=tuple(dict.fromkeys((tap,) + spec.full_taps)), dtype=self.dtype, name="backbone")
-        if self.frozen:
-            # Gradients stop at the trunk's parameters, not at the image: the generator still learns from
-            # a frozen discriminator.
-            run = nn.map_variables(lambda module, image: module(image, train=False), "params",
-                                   trans_in_fn=jax.lax.stop_gradient, init=self.is_initializing())
-            features = run(trunk, x)[tap]
-        else:
-            features = trunk(x, train=train)[tap]
+        tap = image_tap(self.backbone) if self.level == "image" else backbones.get(self.backbone).head_tap
+        features = backbones.trunk_features(x, backbone=self.backbone, taps=(tap,), frozen=self.frozen, train=train,
+                                            dtype=self.dtype, initializing=self.is_initializing())[tap]
         if self.level == "image" and features.ndim == 4:
             features = jnp.mean(features.astype(jnp.float32), axis=(1, 2)).astype(features.dtype)
         h = nn.leaky_relu(nn.Dense(self.hidden, dtype=self.dtype, name="head_fc1")(features), 0.2)

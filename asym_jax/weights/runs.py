@@ -1,0 +1,208 @@
+"""Weights taken out of other runs' workdirs: a trained discriminator's trunk as a backbone initialisation.
+
+``weights="discriminator:<workdir>[@<step>]"`` is accepted wherever a backbone takes weights (NR-IQA models,
+DISTS-style metrics and their training, discriminator trunks). It restores **only** the discriminator's
+trunk of the ``sr_gan`` run in ``<workdir>`` (the latest checkpoint, or ``<step>``): an Orbax partial
+restore of that subtree, so the generator, the optimiser states and the rest of the train state are never
+read.
+
+Key mapping (the ``sr_gan`` train state, :class:`asym_jax.train.state.TrainState`, saved by Orbax under
+``<workdir>/checkpoints/<step>/state``)::
+
+    d_params["backbone"]                  -> params       (the trunk, as backbone_variables lays it out)
+    d_state["batch_stats"]["backbone"]    -> batch_stats  (backbones with batch norms, e.g. ResNet-50)
+    d_params["head_fc1"], ["head_fc2"]    -> the head     (image-level heads: restore_discriminator_head)
+
+The backbone is read from the run's ``config.json`` (``discriminator="<backbone>_image|_patch"``) and must be
+the requested one. Each failure (no checkpoint, a missing step, a discriminator without a backbone trunk, a
+backbone mismatch) is one :class:`InputError` naming the workdir and what was found there.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from asym_jax.errors import InputError
+
+__all__ = ["DISCRIMINATOR_PREFIX", "check_run_source", "checkpoint_steps", "discriminator_run", "is_run_source", "parse_run_source",
+           "restore_discriminator_head", "restore_discriminator_trunk", "restore_subtree", "run_provenance",
+           "tree_digest"]
+
+DISCRIMINATOR_PREFIX = "discriminator:"
+_STATE_ITEM = "state"  # the train state's item in an sr_gan checkpoint (next to the data iterator's)
+
+
+def is_run_source(weights: Any) -> bool:
+    return isinstance(weights, str) and weights.startswith(DISCRIMINATOR_PREFIX)
+
+
+def parse_run_source(weights: str) -> tuple[pathlib.Path, int | None]:
+    """``"discriminator:W[@STEP]"`` -> ``(W, STEP or None)``."""
+    if not is_run_source(weights):
+        raise InputError(f"{weights!r} is not a 'discriminator:<workdir>[@<step>]' weights source")
+    rest = weights[len(DISCRIMINATOR_PREFIX):]
+    path, at, step = rest.rpartition("@")
+    if not at or "/" in step:
+        path, step = rest, ""
+    if not path:
+        raise InputError(f"{weights!r}: no workdir after 'discriminator:'")
+    if step and not step.isdigit():
+        raise InputError(f"{weights!r}: the step after '@' must be a non-negative integer, got {step!r}")
+    return pathlib.Path(path).expanduser(), (int(step) if step else None)
+
+
+def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
+    """The steps of the finished checkpoints in ``<workdir>/checkpoints`` (ascending)."""
+    folder = pathlib.Path(workdir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir()
+                  if p.name.isdigit() and p.is_dir() and (p / _STATE_ITEM).is_dir()
+                  and not any(p.glob("*.orbax-checkpoint-tmp*")))
+
+
+def _select_step(workdir: pathlib.Path, step: int | None, what: str) -> int:
+    steps = checkpoint_steps(workdir)
+    if not steps:
+        raise InputError(f"{what}: {workdir} has no checkpoint (no {workdir / 'checkpoints'}/<step>/state); "
+                         "give the workdir of an sr_gan run that saved one")
+    if step is None:
+        return steps[-1]
+    if step not in steps:
+        raise InputError(f"{what}: {workdir} has no checkpoint at step {step}; it has steps "
+                         f"{', '.join(map(str, steps))}")
+    return step
+
+
+def discriminator_run(workdir: pathlib.Path, what: str = "") -> dict:
+    """``{"discriminator", "backbone", "level", "options"}`` of the sr_gan run in ``workdir`` (its
+    config.json); refuses a run whose discriminator has no backbone trunk."""
+    from asym_jax.models import discriminators
+
+    what = what or f"discriminator:{workdir}"
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.is_file():
+        raise InputError(f"{what}: {workdir} has no config.json; give the workdir of an sr_gan run")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"{what}: {path} is unreadable ({error!r})") from None
+    if config.get("job") != "sr_gan":
+        raise InputError(f"{what}: {workdir} is a {config.get('job')!r} run, not an sr_gan run")
+    name, options = str(config.get("discriminator")), dict(config.get("discriminator_options") or {})
+    backbone, level = discriminators.backbone_of(name, options)
+    if backbone is None:
+        raise InputError(f"{what}: the discriminator of {workdir} is {name!r}, which has no backbone trunk "
+                         "(only <backbone>_image and <backbone>_patch heads have one)")
+    return {"discriminator": name, "backbone": backbone, "level": level,
+            "options": options}
+
+
+def restore_subtree(workdir: pathlib.Path, step: int, paths: list[tuple[str, ...]]) -> dict:
+    """``{path: numpy subtree}`` restored from ``<workdir>/checkpoints/<step>/state`` for each key path (an
+    Orbax partial restore: only these arrays are read). A path absent from the checkpoint maps to None."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    directory = (pathlib.Path(workdir) / "checkpoints" / str(step) / _STATE_ITEM).absolute()
+    checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
+    metadata = checkpointer.metadata(directory)
+    tree = metadata.item_metadata.tree if hasattr(metadata, "item_metadata") else metadata.tree
+
+    def subtree(path):
+        node = tree
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return node
+
+    wanted, found = {}, {}
+    for path in paths:
+        node = subtree(path)
+        found[path] = node is not None
+        if node is None:
+            continue
+        target = wanted
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = node
+    if not wanted:
+        return {path: None for path in paths}
+    item = jax.tree.map(lambda m: np.zeros((), np.float32), wanted)
+    restore_args = jax.tree.map(lambda m: ocp.RestoreArgs(restore_type=np.ndarray), wanted)
+    restored = checkpointer.restore(directory, args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args,
+                                                                           partial_restore=True))
+    out = {}
+    for path in paths:
+        node = restored if found[path] else None
+        for key in path if found[path] else ():
+            node = node[key]
+        out[path] = None if node is None else jax.tree.map(np.asarray, node)
+    return out
+
+
+def check_run_source(weights: str, backbone: str) -> tuple[pathlib.Path, int]:
+    """``(workdir, step)`` of ``"discriminator:W[@STEP]"`` after every check that needs no array (the run,
+    its discriminator's backbone, the checkpoint step): jobs call it at start-up."""
+    workdir, step = parse_run_source(weights)
+    run = discriminator_run(workdir, weights)
+    if run["backbone"] != backbone:
+        raise InputError(f"{weights}: the discriminator of {workdir} ({run['discriminator']!r}) has a "
+                         f"{run['backbone']} trunk, not the requested {backbone}")
+    return workdir, _select_step(workdir, step, weights)
+
+
+@functools.lru_cache(maxsize=4)
+def restore_discriminator_trunk(weights: str, backbone: str) -> tuple[dict, dict]:
+    """``(variables, record)``: the trunk variables (``params``, ``batch_stats`` where the backbone has
+    them) of the run named by ``weights`` (``"discriminator:W[@STEP]"``), checked to be ``backbone``, and
+    its provenance record (cached: a job's manifest and its model see the same arrays)."""
+    workdir, step = check_run_source(weights, backbone)
+    parts = restore_subtree(workdir, step, [("d_params", "backbone"), ("d_state", "batch_stats", "backbone")])
+    params = parts[("d_params", "backbone")]
+    if params is None:
+        raise InputError(f"{weights}: the checkpoint at step {step} of {workdir} has no d_params/backbone")
+    variables = {"params": params}
+    if parts[("d_state", "batch_stats", "backbone")] is not None:
+        variables["batch_stats"] = parts[("d_state", "batch_stats", "backbone")]
+    return variables, run_provenance(workdir, step, backbone, variables)
+
+
+def restore_discriminator_head(weights: str) -> tuple[dict, dict]:
+    """``(head params {"head_fc1", "head_fc2"}, run)`` of an image-level discriminator (its logit is then
+    an IQA score before any fine-tuning); refuses patch-level heads."""
+    workdir, step = parse_run_source(weights)
+    run = discriminator_run(workdir, weights)
+    if run["level"] != "image":
+        raise InputError(f"{weights}: head_init='discriminator' needs an image-level head; the discriminator "
+                         f"of {workdir} is {run['discriminator']!r} (patch level)")
+    step = _select_step(workdir, step, weights)
+    parts = restore_subtree(workdir, step, [("d_params", "head_fc1"), ("d_params", "head_fc2")])
+    if any(v is None for v in parts.values()):
+        raise InputError(f"{weights}: the checkpoint at step {step} of {workdir} has no head_fc1/head_fc2")
+    return {"head_fc1": parts[("d_params", "head_fc1")], "head_fc2": parts[("d_params", "head_fc2")]}, run
+
+
+def tree_digest(tree) -> str:
+    """sha256 over a pytree's key paths, dtypes, shapes and bytes (identifies restored weights)."""
+    import jax
+
+    digest = hashlib.sha256()
+    for path, leaf in sorted(jax.tree_util.tree_flatten_with_path(tree)[0], key=lambda kv: jax.tree_util.keystr(kv[0])):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def run_provenance(workdir: pathlib.Path, step: int, backbone: str, variables) -> dict:
+    """The manifest record of a trunk restored from a run: the source names the workdir and the step."""
+    return {"backbone": backbone, "source": f"{DISCRIMINATOR_PREFIX}{pathlib.Path(workdir).absolute()}@{step}",
+            "seed": None, "sha256": tree_digest(variables)}
