@@ -23,18 +23,32 @@ def _rows(path):
 
 @pytest.fixture(scope="module")
 def ranking_run(data_dir, tmp_path_factory):
-    """The default preset, as it ships: every library metric, 1000 bootstrap resamples, plots."""
+    """The default preset, as it ships and as a user runs it (the command line, one CPU device): every
+    library metric, 1000 bootstrap resamples, plots."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
     workdir = tmp_path_factory.mktemp("iqa_fr_ranking")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    out = subprocess.run([sys.executable, "-m", "asym_jax.main", "--config=configs/iqa_fr.py", f"--workdir={workdir}",
+                          f"--config.data_dir={data_dir}"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=1800)
+    assert out.returncode == 0, out.stderr[-3000:]
     config = tiny(load_config("iqa_fr.py"), data_dir)
-    return workdir, config, iqa_fr.run_job(config, str(workdir))
+    return workdir, config, json.loads((workdir / "results.json").read_text())
 
 
 def test_default_preset_reports_every_statistic(ranking_run):
     from asym_jax import metrics
 
     workdir, config, result = ranking_run
-    saved = json.loads((workdir / "results.json").read_text())
-    assert saved == json.loads(json.dumps(result))
+    saved = result  # results.json, as the command line wrote it
+    assert json.loads((workdir / "config.json").read_text())["job"] == "iqa_fr"
+    assert set(json.loads((workdir / "manifest.json").read_text())["trunks"]) == {
+        "metric/lpips_vgg", "metric/lpips_alex", "metric/dists"}
     assert [r["metric"] for r in saved["results"]] == list(config.metrics)
     assert {"psnr", "ssim", "ms_ssim", "gmsd", "lpips_vgg", "lpips_alex", "dists"} <= set(config.metrics)
     assert config.bootstrap_resamples == 1000 and "1000 resamples" in saved["conventions"]["bootstrap"]
@@ -73,6 +87,7 @@ def test_rerun_scores_only_what_is_missing(ranking_run, monkeypatch):
     after = {p.name: p.stat().st_mtime_ns for p in (workdir / "scores" / "ranking").iterdir()}
     assert all(after[name] == mtime for name, mtime in before.items()) and "psnr_y.csv" in after
     assert [r["srcc"] for r in again["results"][:-1]] == [r["srcc"] for r in result["results"]]
+    assert json.loads((workdir / "results.json").read_text()) == json.loads(json.dumps(again))  # what it returns
 
 
 def _noisy_tid2013(root):

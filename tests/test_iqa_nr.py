@@ -66,16 +66,25 @@ def test_transfer_starts_from_exactly_the_discriminator(gan_run, data_dir, tmp_p
     assert manifest["trunks"]["trunk"]["source"] == f"discriminator:{gan_run.absolute()}@2"
     assert manifest["trunks"]["trunk"]["sha256"] == runs.tree_digest({"params": gan["d_params"]["backbone"]})
     assert result["results"][0]["initial_srcc"] == result["results"][0]["srcc"]  # step 0 is the model scored
+    again = iqa_nr.run_job(config, str(tmp_path / "nr"))  # a rerun of a finished step-0 run changes nothing
+    assert again["results"][0]["srcc"] == result["results"][0]["srcc"]
 
 
 def test_imagenet_and_random_trunks_are_what_they_say(data_dir, tmp_path):
+    """Also: a frozen trunk is left exactly as loaded by training with weight decay (the head learns)."""
     from asym_jax.seeds import component_seed
     from asym_jax.weights.trunks import backbone_variables
 
-    for init, expected in (("imagenet", backbone_variables("alexnet", "imagenet")),
-                           ("random", backbone_variables("alexnet", "random", seed=component_seed(0, "iqa_trunk")))):
-        iqa_nr.run_job(_nr_config(data_dir, init=init, num_train_steps=0, bootstrap_resamples=0), str(tmp_path / init))
-        _same(_state(tmp_path / init, 0)["params"]["backbone"], expected["params"])
+    random = backbone_variables("alexnet", "random", seed=component_seed(0, "iqa_trunk"))
+    iqa_nr.run_job(_nr_config(data_dir, init="random", num_train_steps=0, bootstrap_resamples=0), str(tmp_path / "r"))
+    _same(_state(tmp_path / "r", 0)["params"]["backbone"], random["params"])
+    frozen = _nr_config(data_dir, init="imagenet", frozen=True, num_train_steps=2, bootstrap_resamples=0)
+    frozen.optimizer.weight_decay = 0.1
+    iqa_nr.run_job(frozen, str(tmp_path / "i"))
+    trained = _state(tmp_path / "i", 2)["params"]
+    _same(trained["backbone"], backbone_variables("alexnet", "imagenet")["params"])
+    initial = _state(tmp_path / "r", 0)["params"]["head_fc2"]  # the same seed draws the same head
+    assert not np.array_equal(np.asarray(trained["head_fc2"]["kernel"]), np.asarray(initial["kernel"]))
 
 
 def _read_bytes() -> int:
@@ -125,11 +134,20 @@ def test_bad_sources_are_refused_with_one_message(gan_run, data_dir, tmp_path):
         iqa_nr.run_job(config, str(tmp_path / "nr"))
 
 
-def test_a_discriminator_trunk_is_a_source_for_metrics_too(gan_run):
+def test_a_discriminator_trunk_is_a_source_for_metrics_too(gan_run, data_dir):
+    """Metric specs and the SR trainer's d_init take it too; a resolved source is pinned to its step."""
     from asym_jax import metrics
+    from asym_jax.train.config import check_config
+    from asym_jax.weights.resolve import resolve_spec, resolve_trunk
 
     metric = metrics.from_spec(f"dists_style:backbone=alexnet,weights=discriminator:{gan_run}")
     _same(metric.params["trunk"]["params"], _state(gan_run, 2)["d_params"]["backbone"])
+    config = tiny(load_config("sr_backbone.py", "alexnet,image,tiny"), data_dir, d_init=f"discriminator:{gan_run}")
+    check_config(config)
+    trunk = resolve_trunk("alexnet", config.d_init, "discriminator", config, what="d_init", alternative="")
+    assert trunk.weights == f"discriminator:{gan_run}@2"
+    _, options, _ = resolve_spec(f"lpips_alex:weights=discriminator:{gan_run}", "fidelity", config)
+    assert options["weights"] == f"discriminator:{gan_run}@2"
 
 
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(data_dir, tmp_path, capsys):

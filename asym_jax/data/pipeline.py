@@ -133,10 +133,10 @@ def sr_eval_pairs(source, scale: int, *, limit: int | None = None):
 
 
 class _IQARecords:
-    """Random access to the training images of an IQA set: ``{"image", "target", "group"}`` by position."""
+    """Random access to the training images of an IQA set: ``{"image", "target", "index"}`` by position."""
 
-    def __init__(self, data, indices, targets, groups):
-        self.data, self.indices, self.targets, self.groups = data, np.asarray(indices), targets, groups
+    def __init__(self, data, indices, targets):
+        self.data, self.indices, self.targets = data, np.asarray(indices), targets
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -144,8 +144,7 @@ class _IQARecords:
     def __getitem__(self, position: int) -> dict:
         index = int(self.indices[position])
         image = np.asarray(self.data.source[index]["image"])
-        return {"image": image, "target": np.float32(self.targets[position]), "group": np.int32(self.groups[position]),
-                "index": np.int32(index)}
+        return {"image": image, "target": np.float32(self.targets[position]), "index": np.int32(index)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,19 +164,21 @@ class IQACrop(grain.transforms.RandomMap):
         crop = image[top:top + p, left:left + p]
         if self.augment and rng.integers(0, 2):
             crop = crop[:, ::-1]
-        return {"image": np.ascontiguousarray(crop), "target": record["target"], "group": record["group"]}
+        return {"image": np.ascontiguousarray(crop), "target": record["target"]}
 
 
-def iqa_train_dataset(data, indices, targets, groups, *, crop_size: int, batch_size: int, seed: int,
+def iqa_train_dataset(data, indices, targets, *, crop_size: int, batch_size: int, seed: int,
                       shard_index: int = 0, shard_count: int = 1, augment: bool = True, num_workers: int = 0,
                       prefetch: int = 2) -> grain.IterDataset:
-    """Endless batches ``{"image": uint8 (B, P, P, 3), "target": float32 (B,), "group": int32 (B,)}`` of
-    random crops of the images ``indices`` of IQA set ``data`` (an :class:`~asym_jax.data.datasets.IQAData`),
-    with their normalised ``targets`` and content ``groups``; shuffled every epoch, deterministic for a seed,
+    """Endless batches ``{"image": uint8 (B, P, P, 3), "target": float32 (B,)}`` of random crops of the
+    images ``indices`` of IQA set ``data`` (an :class:`~asym_jax.data.datasets.IQAData`), with their
+    normalised ``targets``; shuffled every epoch, deterministic for a seed,
     a disjoint slice of the images on every host (``shard_index`` of ``shard_count``)."""
     if batch_size < 1:
         raise DatasetError(f"batch size must be at least 1, got {batch_size}")
-    dataset = grain.MapDataset.source(_IQARecords(data, indices, targets, groups))
+    if not 0 <= shard_index < shard_count:
+        raise DatasetError(f"shard index {shard_index} is not in 0..{shard_count - 1}")
+    dataset = grain.MapDataset.source(_IQARecords(data, indices, targets))
     if shard_count > 1:
         dataset = dataset[shard_index::shard_count]
     if len(dataset) == 0:

@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from asym_jax.errors import InputError
+from asym_jax.eval.report import ci_text, fmt, scatter_plot
 
 __all__ = ["FIELDS", "check_config", "image_batches", "metric_file_name", "pad_to", "run_job"]
 
@@ -212,10 +213,6 @@ def _result_row(spec: str, data, split: str, indices: np.ndarray, predictions: d
     return row
 
 
-def _fmt(value, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def _markdown(rows: list[dict], config) -> str:
     metrics_ = list(dict.fromkeys(r["metric"] for r in rows))
     datasets_ = list(dict.fromkeys(r["dataset"] for r in rows))
@@ -224,18 +221,15 @@ def _markdown(rows: list[dict], config) -> str:
              "SRCC / PLCC (no fit), predictions aligned so that +1 is perfect agreement.", "",
              "| metric | " + " | ".join(datasets_) + " |", "|---|" + "---:|" * len(datasets_)]
     for m in metrics_:
-        cells = [f"{_fmt(by[m, d]['srcc'], 3)} / {_fmt(by[m, d]['plcc'], 3)}" for d in datasets_]
+        cells = [f"{fmt(by[m, d]['srcc'], 3)} / {fmt(by[m, d]['plcc'], 3)}" for d in datasets_]
         lines.append(f"| `{m}` | " + " | ".join(cells) + " |")
     lines += ["", "## Every statistic", "",
               "| metric | dataset | n | SRCC [95% CI] | KRCC | PLCC [95% CI] | PLCC logistic | RMSE logistic |",
               "|---|---|---:|---|---:|---|---:|---:|"]
     for r in rows:
-        def ci(name):
-            value = r.get(f"{name}_ci95")
-            return "" if not value else f" [{value[0]:.3f}, {value[1]:.3f}]"
-        lines.append(f"| `{r['metric']}` | {r['dataset']} | {r['n']} | {_fmt(r['srcc'])}{ci('srcc')} | "
-                     f"{_fmt(r['krcc'])} | {_fmt(r['plcc'])}{ci('plcc')} | {_fmt(r['plcc_logistic'])} | "
-                     f"{_fmt(r['rmse_logistic'])} |")
+        lines.append(f"| `{r['metric']}` | {r['dataset']} | {r['n']} | {fmt(r['srcc'])}{ci_text(r, 'srcc')} | "
+                     f"{fmt(r['krcc'])} | {fmt(r['plcc'])}{ci_text(r, 'plcc')} | {fmt(r['plcc_logistic'])} | "
+                     f"{fmt(r['rmse_logistic'])} |")
     failed = [r for r in rows if not r["logistic"]["converged"]]
     if failed:
         lines += ["", "Logistic fits that did not converge (raw figures stand): "
@@ -259,30 +253,6 @@ def _csv(rows: list[dict]) -> str:
             flat[f"{name}_ci95_lo"], flat[f"{name}_ci95_hi"] = interval
         writer.writerow(["" if flat.get(f) is None else flat.get(f) for f in fields])
     return buffer.getvalue()
-
-
-def _plot(path: pathlib.Path, row: dict, aligned: np.ndarray, scores: np.ndarray, score_name: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from asym_jax.eval.stats import logistic
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=120)
-    ax.scatter(aligned, scores, s=6, alpha=0.6)
-    fit = row["logistic"]
-    if fit["converged"]:
-        grid = np.linspace(aligned.min(), aligned.max(), 200)
-        ax.plot(grid, logistic(grid, fit["params"], fit["form"]), color="C1", lw=1.5,
-                label=f"{fit['form']}-parameter logistic")
-        ax.legend(loc="best", fontsize=7)
-    ax.set_xlabel(f"{row['metric']} (aligned)", fontsize=8)
-    ax.set_ylabel(score_name, fontsize=8)
-    ax.set_title(f"{row['dataset']}: SRCC {_fmt(row['srcc'], 3)}, PLCC {_fmt(row['plcc'], 3)}", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def _bind(config) -> tuple[dict, dict]:
@@ -333,13 +303,13 @@ def run_job(config, workdir: str) -> dict:
         for spec in bound:
             row = _result_row(spec, data, config.split, indices, done[spec], config)
             rows.append(row)
-            print(f"{spec} on {name}: SRCC {_fmt(row['srcc'])}, PLCC {_fmt(row['plcc'])}, "
-                  f"PLCC logistic {_fmt(row['plcc_logistic'])} (n={row['n']})")
+            print(f"{spec} on {name}: SRCC {fmt(row['srcc'])}, PLCC {fmt(row['plcc'])}, "
+                  f"PLCC logistic {fmt(row['plcc_logistic'])} (n={row['n']})")
             if config.plots:
                 aligned = stats.align([done[spec][int(i)] for i in indices],
                                       metrics.info(metrics.parse_spec(spec)[0]).higher_is_better, data.higher_is_better)
-                _plot(workdir / "plots" / f"{name}__{metric_file_name(spec)}.png", row, aligned,
-                      data.table["score"][indices], data.score_name)
+                scatter_plot(workdir / "plots" / f"{name}__{metric_file_name(spec)}.png", row, aligned,
+                             data.table["score"][indices], xlabel=f"{spec} (aligned)", score_name=data.score_name)
     result = {"results": rows,
               "conventions": {**stats.conventions(config.logistic, config.bootstrap_resamples, config.seed),
                               "metrics": "each metric's default conventions (metrics.info(name).reference); "

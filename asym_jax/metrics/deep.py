@@ -132,7 +132,8 @@ def _learned_file(folder: str, backbone: str) -> str:
         raise InputError(f"alpha_beta={folder} is a folder without {LEARNED_FILE} and {LEARNED_INFO}: give an "
                          "iqa_fr_train workdir whose training has finished, or an npz file")
     try:
-        learned_on = json.loads(open(info_path).read())["backbone"]
+        with open(info_path) as f:
+            learned_on = json.load(f)["backbone"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(f"{info_path} is unreadable ({error!r})") from None
     if learned_on != backbone:

@@ -13,6 +13,7 @@ import pathlib
 import ml_collections
 
 from asym_jax.errors import ConfigError
+from asym_jax.weights.runs import is_run_source
 
 __all__ = ["ConfigError", "RENAMED", "base_config", "check_config", "optimizer_config", "renamed_message"]
 
@@ -50,7 +51,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.discriminator = "unet_sn"
     c.discriminator_options = ml_collections.ConfigDict()
     # The discriminator's backbone trunk (backbone heads only): "pretrained" (offline ImageNet, else the converted
-    # <weights_dir>/<backbone>), "random" (seeded from `seed`), or a converted folder / checkpoint file.
+    # <weights_dir>/<backbone>), "random" (seeded from `seed`), a converted folder / checkpoint file, or
+    # "discriminator:<sr_gan workdir>[@<step>]" (another run's trained discriminator trunk).
     # A fidelity loss's trunk is set by its own spec ("dists_style:backbone=resnet50,weights=random").
     c.d_init = "pretrained"
     c.weights_dir = "weights"        # where converted pretrained trunks are looked for: <weights_dir>/<backbone>
@@ -108,8 +110,9 @@ def check_config(c) -> None:
                           f"unknown config field {field!r}; the fields are in asym_jax/train/config.py")
     need(c.adversarial in ADVERSARIAL, f"adversarial must be one of {', '.join(ADVERSARIAL)}, got {c.adversarial!r}")
     need(c.dtype in ("float32", "bfloat16"), f"dtype must be float32 or bfloat16, got {c.dtype!r}")
-    need(c.d_init in ("pretrained", "random") or pathlib.Path(c.d_init).exists(),
-         f"d_init must be 'pretrained', 'random' or an existing converted folder or checkpoint file, got {c.d_init!r}")
+    need(c.d_init in ("pretrained", "imagenet", "random") or is_run_source(c.d_init) or pathlib.Path(c.d_init).exists(),
+         f"d_init must be 'pretrained', 'random', an existing converted folder or checkpoint file, or "
+         f"discriminator:<sr_gan workdir>[@<step>], got {c.d_init!r}")
     for field in ("batch_size", "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
                   "keep_checkpoints", "hr_size", "scale"):
         need(isinstance(c[field], int) and c[field] >= 1, f"{field} must be a positive integer, got {c[field]!r}")

@@ -25,7 +25,8 @@ import time
 
 import numpy as np
 
-from asym_jax.errors import DivergedError, InputError
+from asym_jax.errors import InputError
+from asym_jax.losses.iqa import IQA_LOSSES
 
 __all__ = ["FIELDS", "LOSSES", "check_config", "loss_value", "run_job"]
 
@@ -33,7 +34,7 @@ FIELDS = ("job", "seed", "backbone", "weights", "dataset", "train_split", "test_
           "manual_dir", "data_dir", "weights_dir", "loss", "rank_scale", "refs_per_batch", "images_per_ref",
           "num_train_steps", "optimizer", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
           "keep_checkpoints", "batch_size", "logistic", "bootstrap_resamples")
-LOSSES = ("ranking", "plcc", "mse", "l1")
+LOSSES = IQA_LOSSES
 
 
 class IQATrainConfigError(InputError):
@@ -159,8 +160,7 @@ def _evaluate(params, sets: dict, config) -> list[dict]:
 
 
 def _markdown(rows: list[dict], config, spec: str) -> str:
-    def fmt(v):
-        return "n/a" if v is None else f"{v:.4f}"
+    from asym_jax.eval.report import fmt
 
     lines = [f"# Learned DISTS-style metric on {config.backbone} ({config.weights})", "",
              f"Trained on {config.dataset} `{config.train_split}` with the {config.loss} loss for "
@@ -188,6 +188,7 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax.manifest import check_manifest, write_manifest
     from asym_jax.metrics.deep import LEARNED_FILE, LEARNED_INFO, weighted_distance
     from asym_jax.seeds import component_key
+    from asym_jax.train.progress import LossLog
     from asym_jax.weights.resolve import resolve_spec
     from asym_jax.train.state import make_optimizer
     from asym_jax.weights.trunks import backbone_variables
@@ -261,22 +262,13 @@ def run_job(config, workdir: str) -> dict:
             return {"params": params, "opt_state": opt_state, "step": state["step"] + 1}, loss
 
         step = int(state["step"])
-        start, losses, history = time.perf_counter(), [], []
+        log = LossLog(job="iqa_fr_train", loss=config.loss, num_train_steps=config.num_train_steps,
+                      every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints")
         while step < config.num_train_steps:
             rows = _draw(step, config.seed, members, config)
             state, loss = step_fn(state, train_t[rows], train_s[rows], aligned[rows], group_of[rows])
             step += 1
-            losses.append(loss)
-            if step % config.log_every_steps == 0 or step == config.num_train_steps:
-                mean = float(np.mean(jax.device_get(losses)))
-                losses.clear()
-                if not np.isfinite(mean):
-                    raise DivergedError(f"iqa_fr_train: the {config.loss} loss is {mean} at step {step} (checkpoints "
-                                        f"in {workdir / 'checkpoints'} hold the last good weights)")
-                history.append([step, mean])
-                rate = step / max(time.perf_counter() - start, 1e-9)
-                print(f"step {step}/{config.num_train_steps}: {config.loss} loss {mean:.5f}, {rate:.0f} steps/s",
-                      flush=True)
+            log.add(step, loss)
             if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
                 manager.save(step, args=ocp.args.StandardSave(state))
             if step % config.eval_every_steps == 0 and step != config.num_train_steps:
@@ -300,7 +292,7 @@ def run_job(config, workdir: str) -> dict:
                        "steps": config.num_train_steps, "seed": config.seed},
         "channels": int(np.asarray(params["alpha"]).size)})
     from asym_jax.eval.stats import conventions
-    result = {"results": rows, "spec": spec, "train_loss": history,
+    result = {"results": rows, "spec": spec, "train_loss": log.history,
               "conventions": dict(conventions(config.logistic, config.bootstrap_resamples, config.seed))}
     write_json(workdir / "results.json", result)
     write_atomic(workdir / "results.md", _markdown(rows, config, spec))

@@ -27,11 +27,11 @@ import csv
 import io
 import json
 import pathlib
-import time
 
 import numpy as np
 
-from asym_jax.errors import ConfigError, DivergedError
+from asym_jax.errors import ConfigError
+from asym_jax.eval.report import ci_text, fmt, scatter_plot
 
 __all__ = ["FIELDS", "build_model", "check_config", "run_job", "train_and_test_splits"]
 
@@ -50,6 +50,7 @@ def check_config(config) -> None:
     from asym_jax.models import backbones
     from asym_jax.models.iqa import POOLINGS
     from asym_jax.train.config import optimizer_config
+    from asym_jax.weights.runs import is_run_source
 
     unknown = sorted(set(config.keys()) - set(FIELDS))
     if unknown:
@@ -69,10 +70,10 @@ def check_config(config) -> None:
         raise ConfigError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
     if config.head_init not in ("random", "discriminator"):
         raise ConfigError(f"head_init must be 'random' or 'discriminator', got {config.head_init!r}")
-    if config.head_init == "discriminator" and not str(config.init).startswith("discriminator:"):
+    if config.head_init == "discriminator" and not is_run_source(config.init):
         raise ConfigError("head_init='discriminator' takes the head of the discriminator named by init: set "
                           "init=discriminator:<sr_gan workdir>")
-    if config.head_init == "discriminator" and (tuple(config.taps) not in ((), ) or config.pooling != "mean"):
+    if config.head_init == "discriminator" and (tuple(config.taps) or config.pooling != "mean"):
         raise ConfigError("head_init='discriminator' needs the discriminator's own tap and mean pooling "
                           "(taps=() and pooling='mean')")
     if config.loss not in IQA_LOSSES:
@@ -113,23 +114,12 @@ def build_model(config):
 
 
 def _trunk(config):
-    """The trunk's :class:`~asym_jax.weights.resolve.Trunk` as ``init`` says."""
-    from asym_jax.seeds import component_seed
-    from asym_jax.weights.resolve import Trunk, pretrained_weights
-    from asym_jax.weights.runs import check_run_source, is_run_source
+    """The trunk's :class:`~asym_jax.weights.resolve.Trunk` as ``init`` says (its random seed:
+    ``component_seed(seed, "iqa_trunk")``)."""
+    from asym_jax.weights.resolve import resolve_trunk
 
-    if config.init in ("imagenet", "pretrained"):
-        weights = pretrained_weights(config.backbone, config, "iqa_nr init", "run with --config.init=random")
-        return Trunk("trunk", config.backbone, weights)
-    if config.init == "random":
-        return Trunk("trunk", config.backbone, "random", component_seed(config.seed, "iqa_trunk"))
-    if is_run_source(config.init):
-        check_run_source(config.init, config.backbone)
-        return Trunk("trunk", config.backbone, config.init)
-    if not pathlib.Path(config.init).exists():
-        raise ConfigError(f"init {config.init!r} is not imagenet, random, discriminator:<workdir>[@<step>] or an "
-                          "existing converted folder or checkpoint file")
-    return Trunk("trunk", config.backbone, config.init)
+    return resolve_trunk(config.backbone, str(config.init), "iqa", config, what="iqa_nr init",
+                         alternative="run with --config.init=random")
 
 
 def _initial_variables(config, model, trunk) -> dict:
@@ -144,7 +134,7 @@ def _initial_variables(config, model, trunk) -> dict:
     variables = model.init(component_key(config.seed, "iqa_head"), jnp.zeros((1, size, size, 3), jnp.float32))
     variables = with_backbone(dict(variables), config.backbone, trunk.weights, seed=trunk.seed or 0)
     if config.head_init == "discriminator":
-        head, run = restore_discriminator_head(config.init)
+        head, run = restore_discriminator_head(trunk.weights)  # the trunk's run, pinned to its step
         if run["options"].get("hidden", 256) != config.hidden:
             raise ConfigError(f"head_init='discriminator': the discriminator's head has hidden="
                               f"{run['options'].get('hidden', 256)}, the config says hidden={config.hidden}")
@@ -155,7 +145,7 @@ def _initial_variables(config, model, trunk) -> dict:
                 raise ConfigError(f"head_init='discriminator': {name} shapes differ from the model's")
             params[name] = jax.tree.map(jnp.asarray, value)
         variables = {**variables, "params": params}
-    return {k: v for k, v in variables.items()}
+    return variables
 
 
 def _targets(data, indices) -> np.ndarray:
@@ -166,18 +156,22 @@ def _targets(data, indices) -> np.ndarray:
 
 
 def _eval_batches(data, indices, batch_size: int):
-    """``(indices, images float32)`` batches of equal image size (whole images), the last one padded."""
-    by_shape: dict[tuple, list] = {}
-    for index in indices:
-        image = np.asarray(data.source[int(index)]["image"])
-        by_shape.setdefault(image.shape, []).append((int(index), image))
-    for items in by_shape.values():
-        for b in range(0, len(items), batch_size):
-            part = items[b:b + batch_size]
-            images = np.stack([im for _, im in part]).astype(np.float32) / 255.0
-            if len(part) < batch_size:
-                images = np.concatenate([images, np.repeat(images[-1:], batch_size - len(part), axis=0)])
-            yield [i for i, _ in part], images
+    """``(indices, images float32)`` batches of equal image size (whole images, padded by repetition to
+    ``batch_size``: one compilation per size); records are read ``8 * batch_size`` at a time, so a large
+    test set never needs all its images in memory."""
+    from asym_jax.eval.iqa_fr import pad_to
+
+    chunk = 8 * batch_size
+    for start in range(0, len(indices), chunk):
+        by_shape: dict[tuple, list] = {}
+        for index in indices[start:start + chunk]:
+            image = np.asarray(data.source[int(index)]["image"])
+            by_shape.setdefault(image.shape, []).append((int(index), image))
+        for items in by_shape.values():
+            for b in range(0, len(items), batch_size):
+                part = items[b:b + batch_size]
+                images = np.stack([im for _, im in part]).astype(np.float32) / 255.0
+                yield [i for i, _ in part], pad_to(images, batch_size)
 
 
 def _predict(apply_fn, variables, data, indices, config) -> dict[int, float]:
@@ -222,10 +216,6 @@ def _write_predictions(path: pathlib.Path, data, indices, predictions: dict) -> 
     write_atomic(path, buffer.getvalue())
 
 
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def _markdown(rows: list[dict], config, title: str) -> str:
     lines = [f"# {title}", "",
              f"{config.backbone} from `{config.init}` (head: {config.head_init}), trained on {config.dataset} with "
@@ -233,32 +223,13 @@ def _markdown(rows: list[dict], config, title: str) -> str:
              "| dataset | split | n | SRCC [95% CI] | KRCC | PLCC [95% CI] | PLCC logistic | step 0 SRCC |",
              "|---|---|---:|---|---:|---|---:|---:|"]
     for r in rows:
-        def ci(name):
-            value = r.get(f"{name}_ci95")
-            return "" if not value else f" [{value[0]:.3f}, {value[1]:.3f}]"
-        lines.append(f"| {r['dataset']} | `{r['split']}` | {r['n']} | {_fmt(r['srcc'])}{ci('srcc')} | "
-                     f"{_fmt(r['krcc'])} | {_fmt(r['plcc'])}{ci('plcc')} | {_fmt(r['plcc_logistic'])} | "
-                     f"{_fmt(r.get('initial_srcc'))} |")
+        lines.append(f"| {r['dataset']} | `{r['split']}` | {r['n']} | {fmt(r['srcc'])}{ci_text(r, 'srcc')} | "
+                     f"{fmt(r['krcc'])} | {fmt(r['plcc'])}{ci_text(r, 'plcc')} | {fmt(r['plcc_logistic'])} | "
+                     f"{fmt(r.get('initial_srcc'))} |")
     if "ranking" in (config.dataset, *config.eval_datasets):
         lines += ["", "`ranking` is the embedded demonstration set: level ranks within each photograph and "
                       "distortion, not human opinion."]
     return "\n".join(lines) + "\n"
-
-
-def _plot(path: pathlib.Path, row: dict, prediction, scores, score_name: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=120)
-    ax.scatter(prediction, scores, s=6, alpha=0.6)
-    ax.set_xlabel("predicted quality", fontsize=8)
-    ax.set_ylabel(score_name, fontsize=8)
-    ax.set_title(f"{row['dataset']} {row['split']}: SRCC {_fmt(row['srcc'])}, PLCC {_fmt(row['plcc'])}", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
@@ -278,7 +249,8 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
     from asym_jax.manifest import check_manifest, write_manifest
     from asym_jax.ops import highest_precision
     from asym_jax.seeds import data_seed
-    from asym_jax.train.state import make_optimizer
+    from asym_jax.train.progress import LossLog
+    from asym_jax.train.state import make_optimizer, trunk_frozen_mask
 
     workdir.mkdir(parents=True, exist_ok=True)
     train_split, test_split = train_and_test_splits(split)
@@ -300,12 +272,10 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
     batch_sharding, replicated = NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
 
     model = build_model(config)
-    tx, schedule = make_optimizer(config.optimizer, max(config.num_train_steps, 1))
     manager = ocp.CheckpointManager((workdir / "checkpoints").absolute(),
                                     options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
                                                                          create=True))
-    _, group_of = np.unique(data.table["ref_id"][train_idx].astype(str), return_inverse=True)
-    iterator = iter(iqa_train_dataset(data, train_idx, _targets(data, train_idx), group_of.astype(np.int32),
+    iterator = iter(iqa_train_dataset(data, train_idx, _targets(data, train_idx),
                                       crop_size=config.crop_size, batch_size=config.batch_size // jax.process_count(),
                                       seed=data_seed(config.seed, jax.process_index()), shard_index=jax.process_index(),
                                       shard_count=jax.process_count(), num_workers=config.num_workers))
@@ -317,6 +287,9 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
         write_manifest(workdir, records, resumed_step=resumed)
         print(trunk.describe(records["trunk"]), flush=True)
         variables = _initial_variables(config, model, trunk)
+        # A frozen trunk gets no update and no weight decay (its gradient is already zero).
+        tx, schedule = make_optimizer(config.optimizer, max(config.num_train_steps, 1),
+                                      frozen=trunk_frozen_mask(variables["params"]) if config.frozen else None)
         state = {"step": jnp.asarray(0, jnp.int32), "params": variables["params"],
                  "batch_stats": variables.get("batch_stats", {}), "opt_state": tx.init(variables["params"])}
         state = jax.device_put(state, replicated)
@@ -338,16 +311,17 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
 
         predict = jax.jit(highest_precision(lambda v, images: apply(v, images, False)[0]))
 
-        def objective(params, batch_stats, images, target, groups):
+        def objective(params, batch_stats, images, target):
             prediction, new_stats = apply({"params": params, "batch_stats": batch_stats}, images, True)
-            groups_ = groups if config.loss == "ranking" else None
-            return iqa_loss(config.loss, prediction, target, groups_, rank_scale=config.rank_scale), new_stats
+            # Ranking pairs span the whole batch: batches are drawn image by image, so pairs of one content
+            # would hardly ever meet (and each authentic image is a content of its own).
+            return iqa_loss(config.loss, prediction, target, rank_scale=config.rank_scale), new_stats
 
         @jax.jit
         def train_step(state, batch):
             images = batch["image"].astype(jnp.float32) / 255.0
             (loss, new_stats), grads = jax.value_and_grad(objective, has_aux=True)(
-                state["params"], state["batch_stats"], images, batch["target"], batch["group"])
+                state["params"], state["batch_stats"], images, batch["target"])
             updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
             return {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
                     "batch_stats": new_stats, "opt_state": opt_state}, loss
@@ -361,39 +335,30 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
 
         step = int(jax.device_get(state["step"]))
         initial_path = workdir / "initial.json"  # the test split's figures at step 0, kept for the report
-        if step == 0:
+        if step == 0 and not initial_path.exists():
             initial = _row(data, test_split, test_idx, evaluate(state), config)
             write_json(initial_path, initial)
-            print(f"step 0: test SRCC {_fmt(initial['srcc'])}, PLCC {_fmt(initial['plcc'])}", flush=True)
-            if config.num_train_steps == 0:
-                save(0)
+            print(f"step 0: test SRCC {fmt(initial['srcc'])}, PLCC {fmt(initial['plcc'])}", flush=True)
+        if config.num_train_steps == 0 and resumed is None:
+            save(0)
         initial = json.loads(initial_path.read_text()) if initial_path.exists() else None
-        start, losses, history = time.perf_counter(), [], []
-        first = step
+        log = LossLog(job="iqa_nr", loss=config.loss, num_train_steps=config.num_train_steps,
+                      every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints")
         while step < config.num_train_steps:
             host = next(iterator)
             batch = {k: jax.make_array_from_process_local_data(batch_sharding, np.asarray(host[k]))
-                     for k in ("image", "target", "group")}
+                     for k in ("image", "target")}
             state, loss = train_step(state, batch)
             step += 1
-            losses.append(loss)
-            if step % config.log_every_steps == 0 or step == config.num_train_steps:
-                mean = float(np.mean(jax.device_get(losses)))
-                losses.clear()
-                if not np.isfinite(mean):
-                    raise DivergedError(f"iqa_nr: the {config.loss} loss is {mean} at step {step} (checkpoints in "
-                                        f"{workdir / 'checkpoints'} hold the last good model)")
-                history.append([step, mean])
-                elapsed = time.perf_counter() - start
-                rate = (step - first) / max(elapsed, 1e-9)
-                eta = (config.num_train_steps - step) / max(rate, 1e-9)
-                print(f"step {step}/{config.num_train_steps} | {rate:.2f} steps/s | ETA {eta:.0f} s | "
-                      f"{config.loss} {mean:.5f} | lr {float(schedule(step)):.3g}", flush=True)
+            log.add(step, loss, lambda: f" | lr {float(schedule(step - 1)):.3g}")  # the rate this update used
             if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
                 save(step)
             if config.eval_every_steps and step % config.eval_every_steps == 0 and step != config.num_train_steps:
-                row = _row(data, test_split, test_idx, evaluate(state), config)
-                print(f"step {step}: test SRCC {_fmt(row['srcc'])}, PLCC {_fmt(row['plcc'])}", flush=True)
+                predicted = evaluate(state)  # SRCC and PLCC only: no fit or bootstrap mid-training
+                aligned = stats.align([predicted[int(i)] for i in test_idx], True, data.higher_is_better)
+                scores = data.table["score"][test_idx]
+                print(f"step {step}: test SRCC {fmt(stats.srcc(aligned, scores))}, "
+                      f"PLCC {fmt(stats.plcc(aligned, scores))}", flush=True)
         manager.wait_until_finished()
     finally:
         manager.close()
@@ -401,7 +366,7 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
     rows = []
     for d, s, idx in [(data, test_split, test_idx), *[(opened(n), "full", None) for n in config.eval_datasets]]:
         idx = d.split(s) if idx is None else idx
-        predictions = evaluate(state) if d is data else _predict(predict, state, d, idx, config)
+        predictions = _predict(predict, state, d, idx, config)
         row = _row(d, s, idx, predictions, config)
         if d is data and initial is not None:
             row["initial_srcc"], row["initial_plcc"] = initial["srcc"], initial["plcc"]
@@ -409,10 +374,11 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
         name = f"{d.name}__{s.replace('/', '_')}"
         _write_predictions(workdir / "predictions" / f"{name}.csv", d, idx, predictions)
         if config.plots:
-            _plot(workdir / "plots" / f"{name}.png", row, [predictions[int(i)] for i in idx], d.table["score"][idx],
-                  d.score_name)
-        print(f"{d.name} {s}: SRCC {_fmt(row['srcc'])}, PLCC {_fmt(row['plcc'])} (n={row['n']})", flush=True)
-    result = {"results": rows, "train_loss": history, "split": split, "trunk": records["trunk"],
+            aligned = stats.align([predictions[int(i)] for i in idx], True, d.higher_is_better)
+            scatter_plot(workdir / "plots" / f"{name}.png", row, aligned, d.table["score"][idx],
+                         xlabel="predicted quality (aligned)", score_name=d.score_name)
+        print(f"{d.name} {s}: SRCC {fmt(row['srcc'])}, PLCC {fmt(row['plcc'])} (n={row['n']})", flush=True)
+    result = {"results": rows, "train_loss": log.history, "split": split, "trunk": records["trunk"],
               "conventions": stats.conventions(config.logistic, config.bootstrap_resamples, config.seed)}
     write_json(workdir / "results.json", result)
     write_atomic(workdir / "results.md", _markdown(rows, config, f"NR-IQA on {config.dataset} ({split})"))
@@ -453,9 +419,9 @@ def run_job(config, workdir: str) -> dict:
     lines = [f"# NR-IQA on {config.dataset}: {SEEDED_SPLITS} seeded splits", "",
              "| dataset | SRCC median | SRCC mean +- std | PLCC median | PLCC mean +- std |", "|---|---:|---:|---:|---:|"]
     for s in summary:
-        lines.append(f"| {s['dataset']} | {_fmt(s['srcc']['median'])} | {_fmt(s['srcc']['mean'])} +- "
-                     f"{_fmt(s['srcc']['std'])} | {_fmt(s['plcc']['median'])} | {_fmt(s['plcc']['mean'])} +- "
-                     f"{_fmt(s['plcc']['std'])} |")
+        lines.append(f"| {s['dataset']} | {fmt(s['srcc']['median'])} | {fmt(s['srcc']['mean'])} +- "
+                     f"{fmt(s['srcc']['std'])} | {fmt(s['plcc']['median'])} | {fmt(s['plcc']['mean'])} +- "
+                     f"{fmt(s['plcc']['std'])} |")
     write_atomic(workdir / "results.md", "\n".join(lines) + "\n")
     write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
     print("\n".join(lines))

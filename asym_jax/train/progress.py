@@ -7,11 +7,15 @@ that also prints one console line per report with the latest training losses and
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
+import numpy as np
 from clu import periodic_actions
 
-__all__ = ["Progress", "format_duration", "print_line"]
+from asym_jax.errors import DivergedError
+
+__all__ = ["LossLog", "Progress", "format_duration", "print_line"]
 
 _SHOWN = ("g_total", "pixel", "fidelity", "g_gan", "d_loss", "d_real", "d_fake")
 
@@ -46,3 +50,37 @@ class Progress(periodic_actions.ReportProgress):
         shown = " ".join(f"{k} {self.losses[k]:.4g}" for k in _SHOWN if k in self.losses)
         eta = (self._total - step) / max(rate, 1e-9)
         self._print(f"step {step}/{self._total} | {rate:.2f} steps/s | ETA {format_duration(eta)} | {shown}")
+
+
+class LossLog:
+    """The loss log of the IQA training loops (``iqa_fr_train``, ``iqa_nr``): :meth:`add` each step's loss
+    (a device scalar; nothing is fetched between logging steps); at the multiples of ``every_steps`` and at
+    the last step the interval's mean is checked (NaN/Inf: :class:`DivergedError` naming the job and where
+    the last good checkpoint is), kept in :attr:`history` as ``[step, mean]`` and printed with steps/s and
+    the ETA."""
+
+    def __init__(self, *, job: str, loss: str, num_train_steps: int, every_steps: int, first_step: int,
+                 checkpoints, print_fn: Callable[[str], None] = print_line):
+        self.job, self.loss, self.total, self.every = job, loss, num_train_steps, every_steps
+        self.first, self.checkpoints, self._print = first_step, checkpoints, print_fn
+        self.history: list[list] = []
+        self._pending: list = []
+        self._start = time.perf_counter()
+
+    def add(self, step: int, loss, extra: Callable[[], str] | None = None) -> None:
+        """``extra``: more text for the line, made only at a logging step (it may fetch from the device)."""
+        import jax
+
+        self._pending.append(loss)
+        if step % self.every and step != self.total:
+            return
+        mean = float(np.mean(jax.device_get(self._pending)))
+        self._pending.clear()
+        if not np.isfinite(mean):
+            raise DivergedError(f"{self.job}: the {self.loss} loss is {mean} at step {step} (checkpoints in "
+                                f"{self.checkpoints} hold the last good weights)")
+        self.history.append([step, mean])
+        rate = (step - self.first) / max(time.perf_counter() - self._start, 1e-9)
+        eta = (self.total - step) / max(rate, 1e-9)
+        self._print(f"step {step}/{self.total} | {rate:.2f} steps/s | ETA {format_duration(eta)} | "
+                    f"{self.loss} {mean:.5f}{extra() if extra else ''}")

@@ -12,13 +12,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-import jax
 import jax.numpy as jnp
 
 from asym_jax.errors import ConfigError, InputError
 from asym_jax.models import discriminators, generators
-from asym_jax.seeds import component_key, component_seed
-from asym_jax.weights.resolve import Trunk, pretrained_weights, resolve_spec
+from asym_jax.seeds import component_key
+from asym_jax.weights.resolve import Trunk, resolve_spec, resolve_trunk
 
 __all__ = ["Networks", "build_losses", "build_networks", "discriminator_trunk", "frozen_mask", "eval_metrics",
            "init_variables"]
@@ -85,13 +84,8 @@ def discriminator_trunk(config, networks: Networks) -> Trunk | None:
             raise ConfigError(f"d_init={config.d_init!r} sets a discriminator's backbone trunk, and discriminator "
                               f"{config.discriminator!r} has none (use a <backbone>_image / <backbone>_patch head)")
         return None
-    if config.d_init == "pretrained":
-        weights = pretrained_weights(backbone, config, f"discriminator {config.discriminator!r}",
-                                     "run with --config.d_init=random")
-        return Trunk("discriminator", backbone, weights)
-    if config.d_init == "random":
-        return Trunk("discriminator", backbone, "random", component_seed(config.seed, "discriminator_trunk"))
-    return Trunk("discriminator", backbone, str(config.d_init))
+    return resolve_trunk(backbone, str(config.d_init), "discriminator", config,
+                         what=f"discriminator {config.discriminator!r}", alternative="run with --config.d_init=random")
 
 
 def build_losses(config):
@@ -170,4 +164,5 @@ def frozen_mask(networks: Networks, d_params):
     """True for the discriminator parameters that never train (a frozen trunk)."""
     if not networks.d_frozen:
         return None
-    return {k: jax.tree.map(lambda _: k == "backbone", v) for k, v in d_params.items()}
+    from asym_jax.train.state import trunk_frozen_mask
+    return trunk_frozen_mask(d_params)

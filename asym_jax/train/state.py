@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["TrainState", "make_optimizer", "make_schedule"]
+__all__ = ["TrainState", "make_optimizer", "make_schedule", "trunk_frozen_mask"]
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -24,6 +24,12 @@ class TrainState(flax.struct.PyTreeNode):
     d_state: Any                 # non-parameter collections of the discriminator ({} if none)
     d_opt: Any
     rng: jax.Array               # raw uint32[2] key data (checkpointable as a plain array)
+
+
+def trunk_frozen_mask(params) -> dict:
+    """The ``frozen`` mask of :func:`make_optimizer` for a model whose trunk lives under ``params["backbone"]``
+    (a discriminator head, the NR-IQA model): True for the trunk's leaves."""
+    return {k: jax.tree.map(lambda _: k == "backbone", v) for k, v in params.items()}
 
 
 def make_schedule(o, num_train_steps: int) -> optax.Schedule:

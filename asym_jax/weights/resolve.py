@@ -15,9 +15,9 @@ import pathlib
 
 from asym_jax.errors import ConfigError, InputError
 from asym_jax.seeds import component_seed
-from asym_jax.weights.runs import check_run_source, is_run_source
+from asym_jax.weights.runs import DISCRIMINATOR_PREFIX, check_run_source, is_run_source
 
-__all__ = ["Trunk", "pretrained_weights", "resolve_spec"]
+__all__ = ["Trunk", "pretrained_weights", "resolve_spec", "resolve_trunk"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Trunk:
 
     role: str                  # "discriminator", "fidelity", "pixel", "eval/<metric>", "metric/<spec>"
     backbone: str
-    weights: str               # "imagenet", "random" or a path
+    weights: str               # "imagenet", "random", a path or "discriminator:<workdir>@<step>"
     seed: int | None = None    # for "random"
 
     def provenance(self) -> dict:
@@ -61,6 +61,32 @@ def pretrained_weights(backbone: str, config, what: str, alternative: str) -> st
         f"--arch {backbone} --src FILE --dst {expected}  (or {alternative})")
 
 
+def resolve_trunk(backbone: str, weights: str, role: str, config, *, what: str, alternative: str,
+                  seed: int | None = None) -> Trunk:
+    """The :class:`Trunk` of ``backbone`` for a ``weights`` field: ``imagenet``/``pretrained``
+    (:func:`pretrained_weights`; ``alternative`` says how to run without them), ``random`` (``seed``, else
+    this job's seed for ``role``: ``component_seed(config.seed, role + "_trunk")``),
+    ``discriminator:<workdir>[@<step>]`` (checked now, restored when loaded) or an existing converted folder
+    or checkpoint file (a run source comes back pinned to its step: ``discriminator:W@STEP``). ``what`` names
+    the field in messages."""
+    if weights in ("imagenet", "pretrained"):
+        return Trunk(role, backbone, pretrained_weights(backbone, config, what, alternative))
+    if weights == "random":
+        return Trunk(role, backbone, "random", component_seed(config.seed, f"{role}_trunk") if seed is None else seed)
+    if is_run_source(weights):
+        try:
+            workdir, step = check_run_source(weights, backbone)
+        except InputError as error:
+            raise ConfigError(f"{what}: {error}") from None
+        # Pinned to the step found now: every later read (trunk, head) sees that checkpoint, even while the
+        # sr_gan run goes on saving.
+        return Trunk(role, backbone, f"{DISCRIMINATOR_PREFIX}{workdir}@{step}")
+    if not pathlib.Path(weights).exists():
+        raise ConfigError(f"{what}: weights {weights!r} is not 'imagenet', 'random', an existing converted folder or "
+                          "checkpoint file, or discriminator:<sr_gan workdir>[@<step>]")
+    return Trunk(role, backbone, weights)
+
+
 def resolve_spec(spec: str, role: str, config, *, what: str = "") -> tuple[str, dict, Trunk | None]:
     """``(name, options, trunk)`` of a loss or metric spec, with the trunk's weights resolved into ``options``.
 
@@ -78,25 +104,11 @@ def resolve_spec(spec: str, role: str, config, *, what: str = "") -> tuple[str, 
     backbone, configurable = found
     if not configurable:  # a fixed trunk (the official DISTS: ImageNet VGG-16)
         return name, options, Trunk(role, backbone, "imagenet")
-    weights = str(options.get("weights", "imagenet"))
-    if weights in ("imagenet", "pretrained"):
-        weights = pretrained_weights(backbone, config, f"{what or role} {spec!r}",
-                                     "give the spec weights=random for a seeded random trunk")
-        trunk = Trunk(role, backbone, weights)
-    elif weights == "random":
-        seed = int(options["seed"]) if "seed" in options else component_seed(config.seed, f"{role}_trunk")
-        trunk = Trunk(role, backbone, "random", seed)
-        options["seed"] = seed
-    elif is_run_source(weights):
-        try:
-            check_run_source(weights, backbone)
-        except InputError as error:
-            raise ConfigError(f"{what or role} {spec!r}: {error}") from None
-        trunk = Trunk(role, backbone, weights)
-    else:
-        if not pathlib.Path(weights).exists():
-            raise ConfigError(f"{what or role} {spec!r}: weights {weights!r} is not 'imagenet', 'random' or an "
-                              "existing converted folder or checkpoint file, or discriminator:<sr_gan workdir>[@<step>]")
-        trunk = Trunk(role, backbone, weights)
+    seed = int(options["seed"]) if "seed" in options else None
+    trunk = resolve_trunk(backbone, str(options.get("weights", "imagenet")), role, config,
+                          what=f"{what or role} {spec!r}", alternative="give the spec weights=random for a seeded "
+                          "random trunk", seed=seed)
+    if trunk.weights == "random":
+        options["seed"] = trunk.seed
     options["weights"] = trunk.weights
     return name, options, trunk
