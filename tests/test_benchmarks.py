@@ -11,7 +11,7 @@ from helpers import ROOT
 
 from asym_jax.train import setup
 from asym_jax.train.config import check_config
-from asym_jax.weights.resolve import resolve_spec
+from asym_jax.weights.selection import resolve_spec
 
 BENCHMARKS = ROOT / "benchmarks"
 

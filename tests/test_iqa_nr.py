@@ -138,7 +138,7 @@ def test_a_discriminator_trunk_is_a_source_for_metrics_too(gan_run, data_dir):
     """Metric specs and the SR trainer's d_init take it too; a resolved source is pinned to its step."""
     from asym_jax import metrics
     from asym_jax.train.config import check_config
-    from asym_jax.weights.resolve import resolve_spec, resolve_trunk
+    from asym_jax.weights.selection import resolve_spec, resolve_trunk
 
     metric = metrics.from_spec(f"dists_style:backbone=alexnet,weights=discriminator:{gan_run}")
     _same(metric.params["trunk"]["params"], _state(gan_run, 2)["d_params"]["backbone"])

@@ -67,7 +67,7 @@ def test_metrics_and_models_stay_in_their_room():
 
 def test_eval_and_weights_do_not_import_the_trainers():
     """Data flows one way: evaluation reads what training wrote (checkpoints, files), never its code; the
-    trunk resolution every job shares lives in asym_jax.weights.resolve."""
+    trunk resolution every job shares lives in asym_jax.weights.selection."""
     for name, imports in _graph().items():
         if name.startswith(("asym_jax.eval", "asym_jax.weights", "asym_jax.losses")):
             bad = sorted(i for i in imports if i.startswith(("asym_jax.train", "asym_jax.experiments")))

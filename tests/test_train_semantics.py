@@ -17,7 +17,7 @@ from asym_jax import seeds
 from asym_jax.train import setup, sr_gan
 from asym_jax.train.config import ConfigError, check_config
 from asym_jax.train.state import make_optimizer
-from asym_jax.weights.resolve import resolve_spec
+from asym_jax.weights.selection import resolve_spec
 from helpers import assert_float32_highest, load_config, tiny
 
 START, STEPS, MILESTONE = 1, 5, 3

@@ -259,7 +259,7 @@ def _bind(config) -> tuple[dict, dict]:
     """``({spec: Metric}, {"metric/<spec>": trunk record})``: each spec resolved once (weights of its trunk,
     seeds of random trunks) and loaded."""
     from asym_jax import metrics
-    from asym_jax.weights.resolve import resolve_spec
+    from asym_jax.weights.selection import resolve_spec
 
     bound, records = {}, {}
     for spec in config.metrics:

@@ -189,7 +189,7 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax.metrics.deep import LEARNED_FILE, LEARNED_INFO, weighted_distance
     from asym_jax.seeds import component_key
     from asym_jax.train.progress import LossLog
-    from asym_jax.weights.resolve import resolve_spec
+    from asym_jax.weights.selection import resolve_spec
     from asym_jax.train.state import make_optimizer
     from asym_jax.weights.trunks import backbone_variables
 

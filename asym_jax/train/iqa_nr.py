@@ -114,9 +114,9 @@ def build_model(config):
 
 
 def _trunk(config):
-    """The trunk's :class:`~asym_jax.weights.resolve.Trunk` as ``init`` says (its random seed:
+    """The trunk's :class:`~asym_jax.weights.selection.Trunk` as ``init`` says (its random seed:
     ``component_seed(seed, "iqa_trunk")``)."""
-    from asym_jax.weights.resolve import resolve_trunk
+    from asym_jax.weights.selection import resolve_trunk
 
     return resolve_trunk(config.backbone, str(config.init), "iqa", config, what="iqa_nr init",
                          alternative="run with --config.init=random")

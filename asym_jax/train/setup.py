@@ -1,7 +1,7 @@
 """Building what the ``sr_gan`` job trains from its config: networks, trunk weights, losses, initial state.
 
 Every trunk (the discriminator's backbone, a deep fidelity loss's feature network) is resolved here into
-a :class:`~asym_jax.weights.resolve.Trunk`, before any data is read or anything compiles; a missing pretrained checkpoint fails with
+a :class:`~asym_jax.weights.selection.Trunk`, before any data is read or anything compiles; a missing pretrained checkpoint fails with
 the command that makes it. Each trunk is set by its own field and nothing else: the discriminator's by
 ``d_init``, a loss's by its spec (``"dists_style:backbone=resnet50,weights=random"``), so changing one
 never changes another.
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from asym_jax.errors import ConfigError, InputError
 from asym_jax.models import discriminators, generators
 from asym_jax.seeds import component_key
-from asym_jax.weights.resolve import Trunk, resolve_spec, resolve_trunk
+from asym_jax.weights.selection import Trunk, resolve_spec, resolve_trunk
 
 __all__ = ["Networks", "build_losses", "build_networks", "discriminator_trunk", "frozen_mask", "eval_metrics",
            "init_variables"]

@@ -48,7 +48,7 @@ class Trainer:
     mesh: Mesh
     networks: setup.Networks
     losses: object
-    trunks: dict                 # {role: weights.resolve.Trunk}: every trunk (D, losses, eval metrics)
+    trunks: dict                 # {role: weights.selection.Trunk}: every trunk (D, losses, eval metrics)
     steps: dict                  # {adversarial: jitted step}
     state: TrainState
     data_iterator: object
