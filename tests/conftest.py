@@ -52,3 +52,16 @@ def small_pairs():
 def data_dir(tmp_path_factory):
     """One TFDS data_dir for the whole session: embedded sets are prepared once."""
     return tmp_path_factory.mktemp("tfds")
+
+
+# The longest modules first: the README's test command runs two pytest-xdist workers that take one module
+# at a time in collection order, and a long module started last would leave one core idle at the end.
+SLOW_MODULES_FIRST = ("test_main_job.py", "test_iqa_fr.py", "test_train.py", "test_iqa_nr.py",
+                      "test_train_semantics.py", "test_discriminators.py", "test_backbones.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return SLOW_MODULES_FIRST.index(name) if name in SLOW_MODULES_FIRST else len(SLOW_MODULES_FIRST)
+    items.sort(key=rank)
