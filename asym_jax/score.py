@@ -1,7 +1,8 @@
 """Score image pairs with registered metrics: ``python -m asym_jax.score --metric NAME REF DIST``.
 
 REF and DIST are two image files, or two folders whose images are matched by file name (the stem,
-so ``a.png`` matches ``a.jpg``). One line per pair and the mean of each metric are printed; ``--csv``
+so ``a.png`` matches ``a.jpg``). With no-reference metrics only (``--metric nr:<iqa_nr workdir>``), one
+image or folder is enough: ``python -m asym_jax.score --metric nr:W DIST``. One line per pair and the mean of each metric are printed; ``--csv``
 writes the table. A metric takes options after a colon: ``--metric ms_ssim:num_scales=4`` or
 ``--metric dists_style:weights=random,seed=1``. Bad input (unknown metric or option, unreadable
 image, size mismatch, images too small for a metric, unmatched names) ends with a one-line error and
@@ -28,8 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="metric name (repeatable); see --list")
     parser.add_argument("--csv", metavar="FILE", help="write the per-pair table to FILE")
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("ref", metavar="REF", help="reference image or folder")
-    parser.add_argument("dist", metavar="DIST", help="distorted image or folder")
+    parser.add_argument("images", nargs="+", metavar="[REF] DIST",
+                        help="reference and distorted image or folder; DIST alone for no-reference metrics")
     if argv is None:
         argv = sys.argv[1:]
     if "--list" in argv:
@@ -39,12 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:<12} {'higher' if meta.higher_is_better else 'lower ':<6} is better  {meta.reference}")
         return 0
     args = parser.parse_args(argv)
-    from asym_jax.eval.scoring import (ScoreError, check_specs, format_table, match_pairs, read_pairs, score_pairs,
-                                       write_csv)
+    if len(args.images) > 2:
+        parser.error(f"give REF and DIST, or DIST alone; got {len(args.images)} paths")
+    from asym_jax.eval.scoring import (ScoreError, check_specs, format_table, match_images, match_pairs, read_pairs,
+                                       score_pairs, write_csv)
     from asym_jax.weights.assets import AssetError
     try:
-        check_specs(args.metric)
-        matched = match_pairs(args.ref, args.dist)
+        check_specs(args.metric, reference=len(args.images) == 2)
+        matched = match_pairs(*args.images) if len(args.images) == 2 else match_images(args.images[0])
         rows = score_pairs(read_pairs(matched), args.metric, batch_size=args.batch_size)
         print(format_table(rows, args.metric))
         if args.csv:

@@ -6,6 +6,7 @@
 #               compile fp32); the SwinIR recipe is left out of it to fit the budget
 #   remat_b32   the Real-ESRGAN recipe with --remat at batch 32 float32, vs PyTorch eager fp32 at batch 32
 #   models_fp32, models_bf16, metrics   the network and metric tables (benchmarks/models.py, metrics.py)
+#   iqa_nr      (not in the default TASKS) the NR-IQA train step, ResNet-50 at 384 px, batch 16, vs PyTorch
 #   loss_bf16   (not in the default TASKS) both recipes in bf16 with the fidelity loss's trunk in bf16 too
 #               (--loss_dtype same): the trainer runs it in float32, Precision.HIGHEST, whatever config.dtype
 # JAX vs PyTorch in the same run each time. Prepare with benchmarks/prepare_gpu.sh (here: wheels and the
@@ -65,6 +66,7 @@ for t in $TASKS; do
     models_fp32) task 60 600 python3 benchmarks/models.py --lr 64 --batch 16 --repeats 10 ;;
     models_bf16) task 60 600 python3 benchmarks/models.py --lr 64 --batch 16 --repeats 10 --dtype bfloat16 ;;
     metrics) task 60 600 python3 benchmarks/metrics.py --batch 8 --size 256 --repeats 20 --random-trunks ;;
+    iqa_nr) task 60 200 python3 benchmarks/iqa_nr.py --backbone resnet50 --crop 384 --batch 16 --steps 20 ;;
     *) echo "# unknown task $t" ;;
   esac
 done

@@ -9,6 +9,7 @@ Presets (``--config=configs/iqa_nr.py:<preset>``):
   tiny:              the smallest run of every code path (tests).
 ``--config.init=discriminator:<sr_gan workdir>[@<step>]`` starts from that run's discriminator trunk;
 ``--config.splits=all`` trains and tests on the ten seeded splits and reports median, mean and spread.
+The trained model is then the metric ``nr:<workdir>`` (score CLI, iqa_fr, the SR trainer's eval_metrics).
 """
 
 import ml_collections

@@ -362,3 +362,19 @@ def write_livec(root, *, seed=0, subdir="ChallengeDB_release", size=SIZE,
 
 WRITERS = {"live": write_live, "csiq": write_csiq, "tid2013": write_tid2013, "kadid10k": write_kadid10k,
            "pipal": write_pipal, "koniq10k": write_koniq10k, "spaq": write_spaq, "livec": write_livec}
+
+
+def write_noisy_tid2013(root) -> dict:
+    """An official-layout TID2013 copy whose distorted images are the reference plus Gaussian noise of a
+    known strength, and whose MOS is a decreasing function of that strength."""
+    info = write_tid2013(root, size=(48, 64), levels=3)
+    rng = np.random.default_rng(7)
+    lines = []
+    for item in info["items"]:
+        ref = np.asarray(Image.open(item["ref"]).convert("RGB"), np.float64)
+        sigma = 3.0 * item["level"] * (1 + int(item["distortion"]) % 3)
+        dist = np.clip(np.round(ref + rng.normal(0, sigma, ref.shape)), 0, 255).astype(np.uint8)
+        Image.fromarray(dist).save(item["dist"], format="BMP")
+        lines.append(f"{9.0 - np.log(sigma):.5f} {item['name']}")
+    (info["root"] / "mos_with_names.txt").write_bytes("".join(line + "\r\n" for line in lines).encode("ascii"))
+    return info

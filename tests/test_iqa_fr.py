@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from helpers import load_config, tiny
-from iqa_fixtures import write_tid2013
+from iqa_fixtures import write_noisy_tid2013
 from PIL import Image
 from scipy import stats
 
@@ -90,24 +90,8 @@ def test_rerun_scores_only_what_is_missing(ranking_run, monkeypatch):
     assert json.loads((workdir / "results.json").read_text()) == json.loads(json.dumps(again))  # what it returns
 
 
-def _noisy_tid2013(root):
-    """An official-layout TID2013 copy whose distorted images are the reference plus Gaussian noise of a
-    known strength, and whose MOS is a decreasing function of that strength."""
-    info = write_tid2013(root, size=(48, 64), levels=3)
-    rng = np.random.default_rng(7)
-    lines = []
-    for item in info["items"]:
-        ref = np.asarray(Image.open(item["ref"]).convert("RGB"), np.float64)
-        sigma = 3.0 * item["level"] * (1 + int(item["distortion"]) % 3)
-        dist = np.clip(np.round(ref + rng.normal(0, sigma, ref.shape)), 0, 255).astype(np.uint8)
-        Image.fromarray(dist).save(item["dist"], format="BMP")
-        lines.append(f"{9.0 - np.log(sigma):.5f} {item['name']}")
-    (info["root"] / "mos_with_names.txt").write_bytes("".join(line + "\r\n" for line in lines).encode("ascii"))
-    return info
-
-
 def test_psnr_srcc_on_an_official_layout_equals_an_independent_computation(tmp_path):
-    info = _noisy_tid2013(tmp_path / "manual")
+    info = write_noisy_tid2013(tmp_path / "manual")
     config = load_config("iqa_fr.py", "tiny")
     config.datasets, config.metrics, config.bootstrap_resamples, config.plots = ("tid2013",), ("psnr",), 0, False
     config.manual_dir, config.data_dir = str(tmp_path / "manual"), str(tmp_path / "tfds")
@@ -161,7 +145,7 @@ def test_metric_file_names_are_safe_and_distinct():
 
 
 def test_a_metric_that_fails_names_itself_and_keeps_the_scores_made(tmp_path):
-    _noisy_tid2013(tmp_path / "manual")
+    write_noisy_tid2013(tmp_path / "manual")
     config = load_config("iqa_fr.py", "tiny")
     config.datasets, config.metrics = ("tid2013",), ("psnr", "ms_ssim")
     config.bootstrap_resamples, config.plots = 0, False

@@ -1,26 +1,51 @@
 """The iqa_nr job and the discriminator -> IQA transfer: a trained discriminator's trunk (and head) restored
 alone and exactly, imagenet / random trunks as they say, the partial restore reads only the trunk, bad
-sources refused with one message each, resume, and the default preset learns."""
+sources refused with one message each, resume, cross-dataset evaluation and the ten seeded splits, the
+trained model as the ``nr:<workdir>`` metric (score CLI, iqa_fr tables, SR evaluation), and the default
+preset learns."""
 
+import csv
 import json
 import os
+import types
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from helpers import load_config, tiny
+from iqa_fixtures import write_noisy_tid2013
+from PIL import Image
+from scipy import stats
 
 from asym_jax.errors import ConfigError, InputError
 from asym_jax.train import iqa_nr, sr_gan
 from asym_jax.weights import runs
 
 
+def _nr_config(data_dir, **overrides):
+    return tiny(load_config("iqa_nr.py", "tiny"), data_dir, **overrides)
+
+
 @pytest.fixture(scope="module")
-def gan_run(data_dir, tmp_path_factory):
-    """Two steps of sr_gan with an image-level AlexNet discriminator (ImageNet trunk, then trained)."""
+def nr_run(data_dir, tmp_path_factory):
+    """The tiny preset (4 steps on `ranking`), evaluated across datasets on an official-layout TID2013 copy
+    (distorted images = reference + noise of known strength), prepared in the session's TFDS folder (no
+    other test prepares a TID2013 there)."""
+    root = tmp_path_factory.mktemp("nr")
+    info = write_noisy_tid2013(root / "manual")
+    config = _nr_config(data_dir, bootstrap_resamples=0, eval_datasets=("tid2013",), manual_dir=str(root / "manual"))
+    result = iqa_nr.run_job(config, str(root / "run"))
+    return types.SimpleNamespace(workdir=root / "run", config=config, result=result, info=info)
+
+
+@pytest.fixture(scope="module")
+def gan_run(data_dir, nr_run, tmp_path_factory):
+    """Two steps of sr_gan with an image-level AlexNet discriminator (ImageNet trunk, then trained); its
+    evaluation also judges the SR outputs by the NR-IQA model of ``nr_run``."""
     workdir = tmp_path_factory.mktemp("gan")
-    config = tiny(load_config("sr_backbone.py", "alexnet,image,tiny"), data_dir, d_init="pretrained")
+    config = tiny(load_config("sr_backbone.py", "alexnet,image,tiny"), data_dir, d_init="pretrained",
+                  eval_metrics=("psnr_y", f"nr:{nr_run.workdir}"))
     sr_gan.run_job(config, str(workdir))
     assert runs.checkpoint_steps(workdir) == [2]
     return workdir
@@ -36,10 +61,6 @@ def _same(a, b):
     assert tree_a == tree_b
     for x, y in zip(leaves_a, leaves_b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
-def _nr_config(data_dir, **overrides):
-    return tiny(load_config("iqa_nr.py", "tiny"), data_dir, **overrides)
 
 
 def test_transfer_starts_from_exactly_the_discriminator(gan_run, data_dir, tmp_path):
@@ -150,17 +171,127 @@ def test_a_discriminator_trunk_is_a_source_for_metrics_too(gan_run, data_dir):
     assert options["weights"] == f"discriminator:{gan_run}@2"
 
 
-def test_a_resumed_run_ends_where_an_uninterrupted_one_does(data_dir, tmp_path, capsys):
-    whole = iqa_nr.run_job(_nr_config(data_dir, bootstrap_resamples=0), str(tmp_path / "whole"))
-    half = _nr_config(data_dir, bootstrap_resamples=0, num_train_steps=2)
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(nr_run, tmp_path, capsys):
+    half = nr_run.config.copy_and_resolve_references()
+    half.num_train_steps = 2
     iqa_nr.run_job(half, str(tmp_path / "half"))
     half.num_train_steps = 4
     capsys.readouterr()
     resumed = iqa_nr.run_job(half, str(tmp_path / "half"))
     assert "resumed from the checkpoint at step 2" in capsys.readouterr().out
-    _same(_state(tmp_path / "half", 4)["params"], _state(tmp_path / "whole", 4)["params"])
-    assert resumed["results"][0]["srcc"] == whole["results"][0]["srcc"]
-    assert resumed["results"][0]["initial_srcc"] == whole["results"][0]["initial_srcc"]
+    _same(_state(tmp_path / "half", 4)["params"], _state(nr_run.workdir, 4)["params"])
+    for ours, whole in zip(resumed["results"], nr_run.result["results"]):
+        assert ours["srcc"] == whole["srcc"] and ours.get("initial_srcc") == whole.get("initial_srcc")
+
+
+def _predictions(workdir, name):
+    with open(workdir / "predictions" / f"{name}.csv") as f:
+        return {row["name"]: float(row["prediction"]) for row in csv.DictReader(f)}
+
+
+def test_cross_dataset_evaluation_and_clu_logs(nr_run):
+    rows = nr_run.result["results"]
+    assert [(r["dataset"], r["split"], r["n"]) for r in rows] == [("ranking", "seed0/test", 60), ("tid2013", "full", 27)]
+    predicted = _predictions(nr_run.workdir, "tid2013__full")
+    mos = {item["name"]: float(line.split()[0]) for item, line in
+           zip(nr_run.info["items"], (nr_run.info["root"] / "mos_with_names.txt").read_text().splitlines())}
+    names = sorted(mos)
+    assert rows[1]["srcc"] == pytest.approx(stats.spearmanr([predicted[n] for n in names],
+                                                            [mos[n] for n in names]).statistic, abs=1e-12)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(nr_run.workdir / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {"train/mse", "train/lr", "train/steps_per_sec", "eval/ranking/srcc", "eval/tid2013/plcc"} <= tags, tags
+    assert [e.step for e in events.Tensors("train/mse")] == [2, 4]
+
+
+def test_the_model_is_a_no_reference_metric(nr_run, tmp_path, capsys):
+    """``nr:<workdir>`` scores as the job evaluated: through the registry, the score CLI (one folder, no
+    reference) and mixed with full-reference metrics; bad specs end with one line."""
+    from asym_jax import metrics, score
+    from asym_jax.eval.scoring import score_batch
+
+    workdir, predicted = nr_run.workdir, _predictions(nr_run.workdir, "tid2013__full")
+    items = nr_run.info["items"]
+    images = np.stack([np.asarray(Image.open(i["dist"]).convert("RGB"), np.float32) / 255 for i in items[:4]])
+    metric = metrics.from_spec(f"nr:{workdir}")
+    assert metric.higher_is_better and not metric.info.needs_reference
+    np.testing.assert_allclose(score_batch(metric, images, None), [predicted[i["name"]] for i in items[:4]],
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="full-reference metric: it needs a reference"):
+        metrics.get("ssim")(images)
+    folder = items[0]["dist"].parent
+    assert score.main(["--metric", f"nr:{workdir}", str(folder), "--csv", str(tmp_path / "s.csv")]) == 0
+    with open(tmp_path / "s.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 27
+    by_stem = {k.lower(): v for k, v in predicted.items()}
+    for row in rows:  # on disk the last reference's images are upper case, the label file names them in lower
+        assert float(row[f"nr:{workdir}"]) == pytest.approx(by_stem[row["name"].lower()], rel=1e-5, abs=1e-6)
+    assert score.main(["--metric", "psnr", "--metric", f"nr:{workdir}@2", str(items[0]["ref"]),
+                       str(items[0]["dist"])]) == 0
+    capsys.readouterr()
+    (tmp_path / "gan").mkdir()
+    (tmp_path / "gan" / "config.json").write_text(json.dumps({"job": "sr_gan"}))
+    for args, message in [
+        (["--metric", "ssim", str(folder)], "ssim is a full-reference metric: give REF and DIST"),
+        (["--metric", f"nr:{tmp_path}", str(folder)], "has no config.json"),
+        (["--metric", f"nr:{tmp_path / 'gan'}", str(folder)], "is a 'sr_gan' run, not an iqa_nr run"),
+        (["--metric", f"nr:{workdir}@3", str(folder)], "has no checkpoint at step 3; it has steps 2, 4"),
+        (["--metric", "nr", str(folder)], "name the iqa_nr run"),
+        (["--metric", f"nr:run={workdir},crop=2", str(folder)], "unknown options ['crop']"),
+    ]:
+        assert score.main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, (args, err)
+
+
+def test_an_nr_model_in_iqa_fr_tables_and_sr_evaluation(nr_run, gan_run, tmp_path):
+    """The iqa_fr job scores the distorted images alone with it (the same figures as the iqa_nr job's
+    cross-dataset row); the SR trainer's evaluation judges SR and bicubic outputs with it; both manifests
+    record the model pinned to its step."""
+    from asym_jax.eval import iqa_fr
+    from asym_jax.train import setup
+
+    spec = f"nr:{nr_run.workdir}"
+    source = f"nr:{nr_run.workdir.absolute()}@4"
+    config = load_config("iqa_fr.py", "tiny")
+    config.datasets, config.metrics, config.bootstrap_resamples, config.plots = ("tid2013",), ("psnr", spec), 0, False
+    config.manual_dir, config.data_dir = nr_run.config.manual_dir, nr_run.config.data_dir
+    rows = iqa_fr.run_job(config, str(tmp_path / "fr"))["results"]
+    ours = next(r for r in rows if r["metric"] == spec)
+    assert ours["srcc"] == pytest.approx(nr_run.result["results"][1]["srcc"], abs=1e-12)
+    assert json.loads((tmp_path / "fr" / "manifest.json").read_text())["trunks"][f"metric/{spec}"]["source"] == source
+    final = json.loads((gan_run / "eval" / "final.json").read_text())
+    for method in ("model", "bicubic"):
+        assert np.isfinite(final["methods"][method][spec]), final["methods"]
+    manifest = json.loads((gan_run / "manifest.json").read_text())
+    assert manifest["trunks"][f"eval/{spec}"]["source"] == source
+    bad = tiny(load_config("sr_patchgan.py", "tiny"), nr_run.config.data_dir, eval_metrics=(f"nr:{tmp_path}",))
+    with pytest.raises(ConfigError, match="evaluation metric 'nr:.*has no config.json"):
+        setup.eval_metrics(bad)
+
+
+def test_ten_seeded_splits_in_one_run(nr_run, tmp_path, monkeypatch):
+    """``splits="all"``: one run per seeded split under splits/seed<k> and their median, mean and spread
+    (three splits here, of the initial model); its top-level workdir is no single model."""
+    from asym_jax import metrics
+
+    monkeypatch.setattr(iqa_nr, "SEEDED_SPLITS", 3)
+    config = nr_run.config.copy_and_resolve_references()
+    config.splits, config.num_train_steps, config.eval_datasets = "all", 0, ()
+    result = iqa_nr.run_job(config, str(tmp_path))
+    per_split = [json.loads((tmp_path / "splits" / f"seed{k}" / "results.json").read_text())["results"][0]["srcc"]
+                 for k in range(3)]
+    assert [r["results"][0]["split"] for r in result["splits"].values()] == [f"seed{k}/test" for k in range(3)]
+    summary = result["summary"][0]["srcc"]
+    assert summary["values"] == per_split and len(set(per_split)) == 3  # other test images, other figures
+    assert summary["median"] == pytest.approx(np.median(per_split)) and summary["std"] == pytest.approx(np.std(per_split))
+    assert "SRCC median" in (tmp_path / "results.md").read_text()
+    with pytest.raises(InputError, match="a run over the seeded splits, one model each; give one of them"):
+        metrics.from_spec(f"nr:{tmp_path}")
+    assert metrics.from_spec(f"nr:{tmp_path / 'splits' / 'seed1'}").params.backbone == "alexnet"
 
 
 def test_the_default_preset_learns(data_dir, tmp_path):

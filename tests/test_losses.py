@@ -277,7 +277,8 @@ def test_perceptual_loss_is_a_pytree_for_jit(basicsr_perceptual):
 
 def test_get_loss_names_and_errors():
     names = losses.loss_names()
-    assert "perceptual_vgg19" in names and set(metrics.names()) <= set(names)
+    assert "perceptual_vgg19" in names and {n for n in metrics.names() if n != "nr"} <= set(names)
+    assert "nr" not in names  # a no-reference model scores; it is not offered as a loss
     ours, theirs = losses.get_loss("ssim"), metrics.as_loss("ssim")  # losses compare by identity: compare contents
     assert (ours.metric.info, ours.metric.options) == (theirs.metric.info, theirs.metric.options)
     assert dict(losses.get_loss("l1").metric.options) == {}

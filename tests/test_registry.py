@@ -18,8 +18,10 @@ def test_every_required_metric_is_registered_with_metadata():
     assert set(CHEAP + DEEP) <= set(metrics.names())
     for name in metrics.names():
         meta = metrics.info(name)
-        assert isinstance(meta.higher_is_better, bool) and meta.differentiable
+        # Every full-reference metric is a loss; the no-reference nr (a trained model) only scores.
+        assert isinstance(meta.higher_is_better, bool) and meta.differentiable == meta.needs_reference
         assert meta.value_range[0] < meta.value_range[1] and meta.reference
+    assert not metrics.info("nr").needs_reference
     assert metrics.info("ssim").higher_is_better and not metrics.info("dists").higher_is_better
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from asym_jax.errors import InputError
 
-__all__ = ["ScoreError", "bind_metrics", "check_specs", "format_table", "jitted_score", "match_pairs", "means",
+__all__ = ["ScoreError", "bind_metrics", "check_specs", "format_table", "jitted_score", "match_images", "match_pairs", "means",
            "read_pairs", "score_batch", "score_pairs", "write_csv"]
 
 
@@ -29,8 +29,9 @@ class ScoreError(InputError):
     """Bad input for scoring, reported to the user as one line."""
 
 
-def check_specs(specs: Sequence[str]) -> None:
-    """Refuses an empty list, a malformed spec or an unknown metric name (before anything loads)."""
+def check_specs(specs: Sequence[str], *, reference: bool = True) -> None:
+    """Refuses an empty list, a malformed spec or an unknown metric name (before anything loads), and,
+    without a ``reference``, a full-reference metric."""
     from asym_jax import metrics
     if not specs:
         raise ScoreError("no metric given")
@@ -38,6 +39,9 @@ def check_specs(specs: Sequence[str]) -> None:
         name, _ = metrics.parse_spec(spec)
         if name not in metrics.names():
             raise ScoreError(f"unknown metric {name!r}; known: {', '.join(metrics.names())}")
+        if not reference and metrics.info(name).needs_reference:
+            raise ScoreError(f"{spec} is a full-reference metric: give REF and DIST (only nr:<workdir> metrics "
+                             "score images without a reference)")
 
 
 def bind_metrics(specs: Sequence[str]) -> dict:
@@ -57,15 +61,17 @@ def jitted_score():
     return jax.jit(highest_precision(lambda metric, x, y: metric(x, y)))
 
 
-def score_batch(metric, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``metric(x, y)`` per image as a numpy array, in float32 at ``Precision.HIGHEST``."""
+def score_batch(metric, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+    """``metric(x, y)`` per image as a numpy array, in float32 at ``Precision.HIGHEST`` (``y`` None: no
+    reference, for no-reference metrics)."""
     return np.asarray(jitted_score()(metric, x, y))
 
 
 def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], specs: Sequence[str], *,
                 batch_size: int = 8, bound: dict | None = None) -> list[dict]:
     """Scores ``(name, reference, distorted)`` HWC arrays; returns one row ``{"name", spec: score}`` per pair,
-    in input order.
+    in input order. A reference of ``None`` (every pair's, or none's) scores ``distorted`` alone, with
+    no-reference metrics only.
 
     Pairs of equal shape are scored together in batches of up to ``batch_size`` (one compilation per
     shape and batch size). ``bound``: metrics already made by :func:`bind_metrics` for these specs.
@@ -79,7 +85,7 @@ def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], specs: Sequ
     def flush():
         if not pending:
             return
-        refs = np.stack([p[1] for p in pending])
+        refs = None if pending[0][1] is None else np.stack([p[1] for p in pending])
         dists = np.stack([p[2] for p in pending])
         # Convention of every metric: x is the distorted (restored) image, y the reference.
         values = {spec: score_batch(metric, dists, refs) for spec, metric in bound.items()}
@@ -88,10 +94,14 @@ def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], specs: Sequ
         pending.clear()
 
     for name, ref, dist in pairs:
-        if ref.shape != dist.shape:
+        if ref is None:
+            check_specs(specs, reference=False)
+        elif ref.shape != dist.shape:
             raise ScoreError(f"{name}: reference is {ref.shape[1]} x {ref.shape[0]} px, distorted is "
                              f"{dist.shape[1]} x {dist.shape[0]} px; full-reference metrics need equal sizes")
-        if pending and (pending[0][1].shape != ref.shape or len(pending) == batch_size):
+        if pending and ((pending[0][1] is None) != (ref is None)):
+            raise ScoreError(f"{name}: pairs with and without a reference in one call")
+        if pending and (pending[0][2].shape != dist.shape or len(pending) == batch_size):
             flush()
         pending.append((name, ref, dist))
     flush()
@@ -121,27 +131,42 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict], columns: Sequence[s
     write_atomic(path, text.getvalue())
 
 
-def match_pairs(ref: str | os.PathLike, dist: str | os.PathLike) -> list[tuple[str, pathlib.Path, pathlib.Path]]:
-    """``(name, ref_path, dist_path)`` for two files, or for two folders matched by file stem."""
+def _images_by_stem(folder: pathlib.Path) -> dict[str, pathlib.Path]:
     from asym_jax.data.images import list_images
 
+    images, others = list_images(folder)
+    if others:
+        print(f"note: {folder}: skipping {len(others)} entries that are not PNG/JPEG/BMP files "
+              f"({others[0].name}, ...); subfolders are not searched", file=sys.stderr)
+    by_stem: dict[str, pathlib.Path] = {}
+    for path in images:
+        if path.stem in by_stem:
+            raise ScoreError(f"{folder}: two images share the name {path.stem!r}: {by_stem[path.stem].name}, "
+                             f"{path.name}")
+        by_stem[path.stem] = path
+    return by_stem
+
+
+def match_images(dist: str | os.PathLike) -> list[tuple[str, None, pathlib.Path]]:
+    """``(name, None, path)`` for one image or each image of a folder (no reference)."""
+    dist = pathlib.Path(dist)
+    if dist.is_file():
+        return [(dist.name, None, dist)]
+    if not dist.is_dir():
+        raise ScoreError(f"{dist}: no such file or folder")
+    by_stem = _images_by_stem(dist)
+    if not by_stem:
+        raise ScoreError(f"no PNG/JPEG/BMP images in {dist}")
+    return [(by_stem[s].name, None, by_stem[s]) for s in sorted(by_stem)]
+
+
+def match_pairs(ref: str | os.PathLike, dist: str | os.PathLike) -> list[tuple[str, pathlib.Path, pathlib.Path]]:
+    """``(name, ref_path, dist_path)`` for two files, or for two folders matched by file stem."""
     ref, dist = pathlib.Path(ref), pathlib.Path(dist)
     if ref.is_file() and dist.is_file():
         return [(dist.name, ref, dist)]
     if ref.is_dir() and dist.is_dir():
-        sides = []
-        for folder in (ref, dist):
-            images, others = list_images(folder)
-            if others:
-                print(f"note: {folder}: skipping {len(others)} entries that are not PNG/JPEG/BMP files "
-                      f"({others[0].name}, ...); subfolders are not searched", file=sys.stderr)
-            by_stem: dict[str, pathlib.Path] = {}
-            for path in images:
-                if path.stem in by_stem:
-                    raise ScoreError(f"{folder}: two images share the name {path.stem!r}: {by_stem[path.stem].name}, "
-                                     f"{path.name}")
-                by_stem[path.stem] = path
-            sides.append(by_stem)
+        sides = [_images_by_stem(folder) for folder in (ref, dist)]
         only_ref, only_dist = sorted(set(sides[0]) - set(sides[1])), sorted(set(sides[1]) - set(sides[0]))
         if only_ref or only_dist:
             raise ScoreError(
@@ -157,7 +182,8 @@ def match_pairs(ref: str | os.PathLike, dist: str | os.PathLike) -> list[tuple[s
 
 
 def read_pairs(matched):
-    """Decodes the ``(name, ref_path, dist_path)`` of :func:`match_pairs` to ``(name, ref, dist)`` arrays."""
+    """Decodes the ``(name, ref_path, dist_path)`` of :func:`match_pairs` (or :func:`match_images`: no
+    reference) to ``(name, ref, dist)`` arrays."""
     from asym_jax.data.images import read_image
     for name, ref, dist in matched:
-        yield name, read_image(ref), read_image(dist)
+        yield name, None if ref is None else read_image(ref), read_image(dist)

@@ -18,7 +18,8 @@ __all__ = ["evaluate_sr", "format_panel", "sr_metric_specs"]
 
 
 def sr_metric_specs(names: Sequence[str], scale: int) -> dict[str, str]:
-    """Metric name -> spec with the SR convention's options (Y channel and border crop for PSNR/SSIM)."""
+    """Metric name -> spec with the SR convention's options (Y channel and border crop for PSNR/SSIM); other
+    specs (``lpips_vgg``, ``nr:<iqa_nr workdir>``: an NR-IQA model scores the SR output alone) as given."""
     specs = {}
     for name in names:
         if name == "psnr_y":
@@ -81,7 +82,8 @@ def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tup
 def format_panel(result: dict) -> str:
     methods = result["methods"]
     metrics = list(next(iter(methods.values())))
-    lines = [f"{'method':<10}" + "".join(f"{m:>12}" for m in metrics)]
+    widths = [max(12, len(m) + 2) for m in metrics]  # an nr:<workdir> spec is long
+    lines = [f"{'method':<10}" + "".join(f"{m:>{w}}" for m, w in zip(metrics, widths))]
     for method, values in methods.items():
-        lines.append(f"{method:<10}" + "".join(f"{values[m]:>12.4f}" for m in metrics))
+        lines.append(f"{method:<10}" + "".join(f"{values[m]:>{w}.4f}" for m, w in zip(metrics, widths)))
     return "\n".join(lines)

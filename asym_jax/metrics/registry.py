@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from asym_jax.errors import InputError
-from asym_jax.metrics import deep, gradient, pixel, structural
+from asym_jax.metrics import deep, gradient, nr, pixel, structural
 
 __all__ = ["Loss", "Metric", "MetricInfo", "as_loss", "get", "info", "names"]
 
@@ -59,6 +59,7 @@ class MetricInfo:
       trunk: ``trunk(options) -> backbone name`` of the feature network the metric's parameters hold
         (``None`` for metrics without one); with ``"weights"`` in ``param_options`` the trunk's weights are
         chosen by the ``weights`` option (``"imagenet"``, ``"random"`` with ``seed``, a file or folder).
+      needs_reference: False for no-reference metrics (``nr``), which score ``x`` alone and ignore ``y``.
     """
 
     name: str
@@ -74,6 +75,7 @@ class MetricInfo:
     to_loss: Callable[[jax.Array], jax.Array] = _identity
     loss_form: str = "score"
     trunk: Callable[[Mapping[str, Any]], str] | None = None
+    needs_reference: bool = True
 
     def fn_options(self) -> tuple[str, ...]:
         """Keyword options accepted by ``fn`` (other than ``params``)."""
@@ -104,7 +106,9 @@ class Metric:
     def higher_is_better(self) -> bool:
         return self.info.higher_is_better
 
-    def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, y: jax.Array | None = None) -> jax.Array:
+        if y is None and self.info.needs_reference:
+            raise InputError(f"{self.name} is a full-reference metric: it needs a reference image y")
         kwargs = dict(self.options)
         if self.info.load_params is not None:
             kwargs["params"] = self.params
@@ -175,6 +179,10 @@ for _info in (
     MetricInfo("mse", pixel.mse, False, (0.0, 1.0), True, "mean (x - y)^2"),
     MetricInfo("charbonnier", pixel.charbonnier, False, (0.0, 1.0), True,
                "BasicSR CharbonnierLoss: mean sqrt((x - y)^2 + 1e-12)"),
+    # Not a loss: an SR model trained to please an NR model exploits it (no reference keeps it honest).
+    MetricInfo("nr", nr.nr_quality, True, (0.0, 1.0), False,
+               "the NR-IQA model of an iqa_nr run: spec nr:<workdir>[@<step>] (no reference image)",
+               load_params=nr.nr_params, param_options=("run",), needs_reference=False),
 ):
     _register(_info)
 

@@ -4,6 +4,9 @@ Configs, the command line and the jobs all take metrics as specs (``"ssim:colour
 ``"dists_style:backbone=resnet50,weights=random,seed=3"``), so one field can be overridden or swept like
 any other. Values are Python literals where they parse as one (``4``, ``0.5``, ``True``), plain
 strings otherwise (``random``, a path). Values cannot contain commas.
+
+A trained NR-IQA model is named by its run: ``"nr:<workdir>[@<step>]"`` is short for
+``"nr:run=<workdir>[@<step>]"`` (:mod:`asym_jax.metrics.nr`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(spec, str) or not spec.strip():
         raise InputError(f"a metric spec must be a non-empty string like 'name:key=value', got {spec!r}")
     name, _, rest = spec.partition(":")
+    if name.strip() == "nr" and rest.strip() and "=" not in rest:  # nr:<workdir>[@<step>]
+        return "nr", {"run": rest.strip()}
     options: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")

@@ -80,7 +80,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval_every_steps = 5_000
     c.checkpoint_every_steps = 5_000
     c.keep_checkpoints = 3
-    c.eval_metrics = ("psnr_y", "ssim", "lpips_vgg", "dists")
+    c.eval_metrics = ("psnr_y", "ssim", "lpips_vgg", "dists")  # metric specs; nr:<iqa_nr workdir> judges w/o reference
     c.log_images = 2                 # SR samples written to TensorBoard at each evaluation
     # > 0: a profiler trace of that many steps, taken 10 steps after the start or resume, in <workdir>/profile.
     c.profile_steps = 0

@@ -8,7 +8,8 @@ trunk of a trained ``sr_gan`` discriminator, restored alone (:mod:`asym_jax.weig
 discriminator's own logit. Training: random crops and left-right flips through grain, targets normalised to
 [0, 1] (higher is better), the loss of ``config.loss`` (:mod:`asym_jax.losses.iqa`), Optax Adam(W) with the
 SR trainer's schedules, data-parallel over every device. Evaluation: whole images of the test split (and
-of ``eval_datasets``), with the FR-IQA job's statistics (:mod:`asym_jax.eval.stats`).
+of ``eval_datasets``), with the FR-IQA job's statistics (:mod:`asym_jax.eval.stats`), in float32. The
+trained model is the metric ``nr:<workdir>[@<step>]`` (:mod:`asym_jax.metrics.nr`).
 
 Workdir::
 
@@ -17,6 +18,7 @@ Workdir::
     results.json, results.md, plots/<dataset>__<split>.png, predictions/<dataset>__<split>.csv
     initial.json          the test split's statistics at step 0 (before any training)
     config.json, manifest.json (the trunk's provenance: source, step, digest)
+    tensorboard/          clu metric writer: train/<loss>, train/lr, train/steps_per_sec, eval/<set>/{srcc,plcc}
     splits/seed<k>/       with ``splits="all"``: one such run per seeded split; the top-level results give
                           median, mean and standard deviation over the splits
 """
@@ -33,7 +35,7 @@ import numpy as np
 from asym_jax.errors import ConfigError
 from asym_jax.eval.report import ci_text, fmt, scatter_plot
 
-__all__ = ["FIELDS", "build_model", "check_config", "run_job", "train_and_test_splits"]
+__all__ = ["FIELDS", "build_model", "check_config", "make_steps", "run_job", "train_and_test_splits"]
 
 FIELDS = ("job", "seed", "backbone", "init", "head_init", "taps", "pooling", "hidden", "frozen", "dtype", "weights_dir",
           "dataset", "split", "splits", "eval_datasets", "manual_dir", "data_dir", "crop_size", "num_workers",
@@ -105,12 +107,59 @@ def train_and_test_splits(split: str) -> tuple[str, str]:
     raise ConfigError(f"split must be 'official' or 'seed<k>' (k in 0..{SEEDED_SPLITS - 1}), got {split!r}")
 
 
-def build_model(config):
+def build_model(config, *, evaluation: bool = False):
+    """The model of ``config``; ``evaluation=True``: in float32 whatever ``config.dtype`` (every reported
+    figure is float32, as the ``nr:<workdir>`` metric scores)."""
     import jax.numpy as jnp
 
     from asym_jax.models.iqa import NRIQA
+    bf16 = config.dtype == "bfloat16" and not evaluation
     return NRIQA(backbone=config.backbone, taps=tuple(config.taps), pooling=config.pooling, hidden=config.hidden,
-                 frozen=config.frozen, dtype=jnp.bfloat16 if config.dtype == "bfloat16" else jnp.float32)
+                 frozen=config.frozen, dtype=jnp.bfloat16 if bf16 else jnp.float32)
+
+
+def make_steps(config, tx):
+    """``(train_step, predict)``, jitted: ``train_step(state, {"image": uint8 NHWC, "target": (N,)}) ->
+    (state, loss)`` (``state``: ``{"step", "params", "batch_stats", "opt_state"}``; ``tx`` the Optax
+    optimiser) in the compute dtype of ``config``; ``predict(state, images [0, 1]) -> (N,)`` in float32 at
+    Precision.HIGHEST (every reported figure)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from asym_jax.losses.iqa import iqa_loss
+    from asym_jax.ops import highest_precision
+
+    model, eval_model = build_model(config), build_model(config, evaluation=True)
+
+    def apply(variables, images, train):
+        collections = {"params": variables["params"]}
+        if variables["batch_stats"]:
+            collections["batch_stats"] = variables["batch_stats"]
+        if not train:
+            return eval_model.apply(collections, images, train=False), variables["batch_stats"]
+        if variables["batch_stats"] and not config.frozen:
+            out, new = model.apply(collections, images, train=True, mutable=["batch_stats"])
+            return out, new["batch_stats"]
+        return model.apply(collections, images, train=False), variables["batch_stats"]
+
+    def objective(params, batch_stats, images, target):
+        prediction, new_stats = apply({"params": params, "batch_stats": batch_stats}, images, True)
+        # Ranking pairs span the whole batch: batches are drawn image by image, so pairs of one content
+        # would hardly ever meet (and each authentic image is a content of its own).
+        return iqa_loss(config.loss, prediction, target, rank_scale=config.rank_scale), new_stats
+
+    @jax.jit
+    def train_step(state, batch):
+        images = batch["image"].astype(jnp.float32) / 255.0
+        (loss, new_stats), grads = jax.value_and_grad(objective, has_aux=True)(
+            state["params"], state["batch_stats"], images, batch["target"])
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        return {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
+                "batch_stats": new_stats, "opt_state": opt_state}, loss
+
+    predict = jax.jit(highest_precision(lambda variables, images: apply(variables, images, False)[0]))
+    return train_step, predict
 
 
 def _trunk(config):
@@ -237,17 +286,15 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
     import grain
     import jax
     import jax.numpy as jnp
-    import optax
     import orbax.checkpoint as ocp
+    from clu import metric_writers
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     from asym_jax.data import datasets
     from asym_jax.data.pipeline import iqa_train_dataset
     from asym_jax.eval import stats
     from asym_jax.io import write_atomic, write_json
-    from asym_jax.losses.iqa import iqa_loss
     from asym_jax.manifest import check_manifest, write_manifest
-    from asym_jax.ops import highest_precision
     from asym_jax.seeds import data_seed
     from asym_jax.train.progress import LossLog
     from asym_jax.train.state import make_optimizer, trunk_frozen_mask
@@ -279,6 +326,7 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
                                       crop_size=config.crop_size, batch_size=config.batch_size // jax.process_count(),
                                       seed=data_seed(config.seed, jax.process_index()), shard_index=jax.process_index(),
                                       shard_count=jax.process_count(), num_workers=config.num_workers))
+    writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=jax.process_index() > 0)
     try:
         resumed = manager.latest_step()
         if resumed is not None:
@@ -300,31 +348,7 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
             state = restored["state"]
             print(f"resumed from the checkpoint at step {resumed} in {workdir / 'checkpoints'}", flush=True)
 
-        def apply(variables_, images, train):
-            collections = {"params": variables_["params"]}
-            if variables_["batch_stats"]:
-                collections["batch_stats"] = variables_["batch_stats"]
-            if train and variables_["batch_stats"] and not config.frozen:
-                out, new = model.apply(collections, images, train=True, mutable=["batch_stats"])
-                return out, new["batch_stats"]
-            return model.apply(collections, images, train=False), variables_["batch_stats"]
-
-        predict = jax.jit(highest_precision(lambda v, images: apply(v, images, False)[0]))
-
-        def objective(params, batch_stats, images, target):
-            prediction, new_stats = apply({"params": params, "batch_stats": batch_stats}, images, True)
-            # Ranking pairs span the whole batch: batches are drawn image by image, so pairs of one content
-            # would hardly ever meet (and each authentic image is a content of its own).
-            return iqa_loss(config.loss, prediction, target, rank_scale=config.rank_scale), new_stats
-
-        @jax.jit
-        def train_step(state, batch):
-            images = batch["image"].astype(jnp.float32) / 255.0
-            (loss, new_stats), grads = jax.value_and_grad(objective, has_aux=True)(
-                state["params"], state["batch_stats"], images, batch["target"])
-            updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-            return {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
-                    "batch_stats": new_stats, "opt_state": opt_state}, loss
+        train_step, predict = make_steps(config, tx)
 
         def save(step):
             manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
@@ -343,41 +367,50 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
             save(0)
         initial = json.loads(initial_path.read_text()) if initial_path.exists() else None
         log = LossLog(job="iqa_nr", loss=config.loss, num_train_steps=config.num_train_steps,
-                      every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints")
+                      every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints",
+                      writer=writer)
         while step < config.num_train_steps:
             host = next(iterator)
             batch = {k: jax.make_array_from_process_local_data(batch_sharding, np.asarray(host[k]))
                      for k in ("image", "target")}
             state, loss = train_step(state, batch)
             step += 1
-            log.add(step, loss, lambda: f" | lr {float(schedule(step - 1)):.3g}")  # the rate this update used
+            log.add(step, loss, lambda: {"lr": float(schedule(step - 1))})  # the rate this update used
             if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
                 save(step)
             if config.eval_every_steps and step % config.eval_every_steps == 0 and step != config.num_train_steps:
                 predicted = evaluate(state)  # SRCC and PLCC only: no fit or bootstrap mid-training
                 aligned = stats.align([predicted[int(i)] for i in test_idx], True, data.higher_is_better)
                 scores = data.table["score"][test_idx]
-                print(f"step {step}: test SRCC {fmt(stats.srcc(aligned, scores))}, "
-                      f"PLCC {fmt(stats.plcc(aligned, scores))}", flush=True)
+                figures = {"srcc": stats.srcc(aligned, scores), "plcc": stats.plcc(aligned, scores)}
+                writer.write_scalars(step, {f"eval/{data.name}/{k}": v for k, v in figures.items()})
+                print(f"step {step}: test SRCC {fmt(figures['srcc'])}, PLCC {fmt(figures['plcc'])}", flush=True)
         manager.wait_until_finished()
+    except BaseException:
+        writer.close()
+        raise
     finally:
         manager.close()
 
     rows = []
-    for d, s, idx in [(data, test_split, test_idx), *[(opened(n), "full", None) for n in config.eval_datasets]]:
-        idx = d.split(s) if idx is None else idx
-        predictions = _predict(predict, state, d, idx, config)
-        row = _row(d, s, idx, predictions, config)
-        if d is data and initial is not None:
-            row["initial_srcc"], row["initial_plcc"] = initial["srcc"], initial["plcc"]
-        rows.append(row)
-        name = f"{d.name}__{s.replace('/', '_')}"
-        _write_predictions(workdir / "predictions" / f"{name}.csv", d, idx, predictions)
-        if config.plots:
-            aligned = stats.align([predictions[int(i)] for i in idx], True, d.higher_is_better)
-            scatter_plot(workdir / "plots" / f"{name}.png", row, aligned, d.table["score"][idx],
-                         xlabel="predicted quality (aligned)", score_name=d.score_name)
-        print(f"{d.name} {s}: SRCC {fmt(row['srcc'])}, PLCC {fmt(row['plcc'])} (n={row['n']})", flush=True)
+    try:
+        for d, s, idx in [(data, test_split, test_idx), *[(opened(n), "full", None) for n in config.eval_datasets]]:
+            idx = d.split(s) if idx is None else idx
+            predictions = _predict(predict, state, d, idx, config)
+            row = _row(d, s, idx, predictions, config)
+            if d is data and initial is not None:
+                row["initial_srcc"], row["initial_plcc"] = initial["srcc"], initial["plcc"]
+            rows.append(row)
+            name = f"{d.name}__{s.replace('/', '_')}"
+            _write_predictions(workdir / "predictions" / f"{name}.csv", d, idx, predictions)
+            if config.plots:
+                aligned = stats.align([predictions[int(i)] for i in idx], True, d.higher_is_better)
+                scatter_plot(workdir / "plots" / f"{name}.png", row, aligned, d.table["score"][idx],
+                             xlabel="predicted quality (aligned)", score_name=d.score_name)
+            writer.write_scalars(step, {f"eval/{d.name}/{k}": row[k] for k in ("srcc", "plcc") if row[k] is not None})
+            print(f"{d.name} {s}: SRCC {fmt(row['srcc'])}, PLCC {fmt(row['plcc'])} (n={row['n']})", flush=True)
+    finally:
+        writer.close()
     result = {"results": rows, "train_loss": log.history, "split": split, "trunk": records["trunk"],
               "conventions": stats.conventions(config.logistic, config.bootstrap_resamples, config.seed)}
     write_json(workdir / "results.json", result)

@@ -56,19 +56,21 @@ class LossLog:
     """The loss log of the IQA training loops (``iqa_fr_train``, ``iqa_nr``): :meth:`add` each step's loss
     (a device scalar; nothing is fetched between logging steps); at the multiples of ``every_steps`` and at
     the last step the interval's mean is checked (NaN/Inf: :class:`DivergedError` naming the job and where
-    the last good checkpoint is), kept in :attr:`history` as ``[step, mean]`` and printed with steps/s and
-    the ETA."""
+    the last good checkpoint is), kept in :attr:`history` as ``[step, mean]``, printed with steps/s and the
+    ETA, and written to ``writer`` (a clu metric writer: ``train/<loss>``, ``train/steps_per_sec`` and the
+    extra scalars)."""
 
     def __init__(self, *, job: str, loss: str, num_train_steps: int, every_steps: int, first_step: int,
-                 checkpoints, print_fn: Callable[[str], None] = print_line):
+                 checkpoints, writer=None, print_fn: Callable[[str], None] = print_line):
         self.job, self.loss, self.total, self.every = job, loss, num_train_steps, every_steps
-        self.first, self.checkpoints, self._print = first_step, checkpoints, print_fn
+        self.first, self.checkpoints, self.writer, self._print = first_step, checkpoints, writer, print_fn
         self.history: list[list] = []
         self._pending: list = []
         self._start = time.perf_counter()
 
-    def add(self, step: int, loss, extra: Callable[[], str] | None = None) -> None:
-        """``extra``: more text for the line, made only at a logging step (it may fetch from the device)."""
+    def add(self, step: int, loss, extra: Callable[[], dict[str, float]] | None = None) -> None:
+        """``extra``: more named scalars (e.g. ``{"lr": ...}``), made only at a logging step (it may fetch
+        from the device)."""
         import jax
 
         self._pending.append(loss)
@@ -82,5 +84,10 @@ class LossLog:
         self.history.append([step, mean])
         rate = (step - self.first) / max(time.perf_counter() - self._start, 1e-9)
         eta = (self.total - step) / max(rate, 1e-9)
+        scalars = extra() if extra else {}
+        if self.writer is not None:
+            self.writer.write_scalars(step, {f"train/{self.loss}": mean, "train/steps_per_sec": rate,
+                                             **{f"train/{k}": v for k, v in scalars.items()}})
+        shown = "".join(f" | {k} {v:.3g}" for k, v in scalars.items())
         self._print(f"step {step}/{self.total} | {rate:.2f} steps/s | ETA {format_duration(eta)} | "
-                    f"{self.loss} {mean:.5f}{extra() if extra else ''}")
+                    f"{self.loss} {mean:.5f}{shown}")

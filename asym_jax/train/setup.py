@@ -125,7 +125,9 @@ def eval_metrics(config) -> tuple[dict, dict]:
     bound, trunks = {}, {}
     try:
         for spec in sr_metric_specs(config.eval_metrics, config.scale).values():
-            name, options, trunk = resolve_spec(spec, f"eval/{metrics.parse_spec(spec)[0]}", config,
+            name = metrics.parse_spec(spec)[0]
+            # an nr model is named by its run: two of them are two trunks
+            name, options, trunk = resolve_spec(spec, f"eval/{spec if name == 'nr' else name}", config,
                                                 what="evaluation metric")
             bound[spec] = metrics.get(name, **options)
             if trunk is not None:

@@ -1,4 +1,5 @@
-"""Weights taken out of other runs' workdirs: a trained discriminator's trunk as a backbone initialisation.
+"""Weights taken out of other runs' workdirs: a trained discriminator's trunk as a backbone initialisation,
+and a trained NR-IQA model as a metric.
 
 ``weights="discriminator:<workdir>[@<step>]"`` is accepted wherever a backbone takes weights (NR-IQA models,
 DISTS-style metrics and their training, discriminator trunks). It restores **only** the discriminator's
@@ -16,6 +17,11 @@ Key mapping (the ``sr_gan`` train state, :class:`asym_jax.train.state.TrainState
 The backbone is read from the run's ``config.json`` (``discriminator="<backbone>_image|_patch"``) and must be
 the requested one. Each failure (no checkpoint, a missing step, a discriminator without a backbone trunk, a
 backbone mismatch) is one :class:`InputError` naming the workdir and what was found there.
+
+``nr:<workdir>[@<step>]`` (the metric spec of :mod:`asym_jax.metrics.nr`) restores the whole model of an
+``iqa_nr`` run (:func:`restore_nr_model`): ``params`` and ``batch_stats`` of ``<workdir>/checkpoints/<step>/
+state`` (the optimiser state is not read), with the architecture (backbone, taps, pooling, hidden) from
+the run's ``config.json``.
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ import numpy as np
 
 from asym_jax.errors import InputError
 
-__all__ = ["DISCRIMINATOR_PREFIX", "check_run_source", "checkpoint_steps", "discriminator_run", "is_run_source", "parse_run_source",
-           "restore_discriminator_head", "restore_discriminator_trunk", "restore_subtree", "run_provenance",
-           "tree_digest"]
+__all__ = ["DISCRIMINATOR_PREFIX", "NR_PREFIX", "check_nr_source", "check_run_source", "checkpoint_steps",
+           "discriminator_run", "is_run_source", "nr_run", "parse_run_source", "restore_discriminator_head",
+           "restore_discriminator_trunk", "restore_nr_model", "restore_subtree", "run_provenance", "tree_digest"]
 
 DISCRIMINATOR_PREFIX = "discriminator:"
+NR_PREFIX = "nr:"
+_NR_ARCHITECTURE = ("backbone", "taps", "pooling", "hidden")
 _STATE_ITEM = "state"  # the train state's item in an sr_gan checkpoint (next to the data iterator's)
 
 
@@ -42,16 +50,16 @@ def is_run_source(weights: Any) -> bool:
     return isinstance(weights, str) and weights.startswith(DISCRIMINATOR_PREFIX)
 
 
-def parse_run_source(weights: str) -> tuple[pathlib.Path, int | None]:
-    """``"discriminator:W[@STEP]"`` -> ``(W, STEP or None)``."""
-    if not is_run_source(weights):
-        raise InputError(f"{weights!r} is not a 'discriminator:<workdir>[@<step>]' weights source")
-    rest = weights[len(DISCRIMINATOR_PREFIX):]
+def parse_run_source(weights: str, prefix: str = DISCRIMINATOR_PREFIX) -> tuple[pathlib.Path, int | None]:
+    """``"discriminator:W[@STEP]"`` (or ``prefix`` + ``W[@STEP]``) -> ``(W, STEP or None)``."""
+    if not (isinstance(weights, str) and weights.startswith(prefix)):
+        raise InputError(f"{weights!r} is not a '{prefix}<workdir>[@<step>]' source")
+    rest = weights[len(prefix):]
     path, at, step = rest.rpartition("@")
     if not at or "/" in step:
         path, step = rest, ""
     if not path:
-        raise InputError(f"{weights!r}: no workdir after 'discriminator:'")
+        raise InputError(f"{weights!r}: no workdir after {prefix!r}")
     if step and not step.isdigit():
         raise InputError(f"{weights!r}: the step after '@' must be a non-negative integer, got {step!r}")
     return pathlib.Path(path).expanduser(), (int(step) if step else None)
@@ -80,21 +88,27 @@ def _select_step(workdir: pathlib.Path, step: int | None, what: str) -> int:
     return step
 
 
+def _run_config(workdir: pathlib.Path, job: str, what: str) -> dict:
+    """The config.json of the ``job`` run in ``workdir``; one :class:`InputError` for anything else."""
+    path = pathlib.Path(workdir) / "config.json"
+    if not path.is_file():
+        raise InputError(f"{what}: {workdir} has no config.json; give the workdir of an {job} run")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise InputError(f"{what}: {path} is unreadable ({error!r})") from None
+    if config.get("job") != job:
+        raise InputError(f"{what}: {workdir} is a {config.get('job')!r} run, not an {job} run")
+    return config
+
+
 def discriminator_run(workdir: pathlib.Path, what: str = "") -> dict:
     """``{"discriminator", "backbone", "level", "options"}`` of the sr_gan run in ``workdir`` (its
     config.json); refuses a run whose discriminator has no backbone trunk."""
     from asym_jax.models import discriminators
 
     what = what or f"discriminator:{workdir}"
-    path = pathlib.Path(workdir) / "config.json"
-    if not path.is_file():
-        raise InputError(f"{what}: {workdir} has no config.json; give the workdir of an sr_gan run")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise InputError(f"{what}: {path} is unreadable ({error!r})") from None
-    if config.get("job") != "sr_gan":
-        raise InputError(f"{what}: {workdir} is a {config.get('job')!r} run, not an sr_gan run")
+    config = _run_config(workdir, "sr_gan", what)
     name, options = str(config.get("discriminator")), dict(config.get("discriminator_options") or {})
     backbone, level = discriminators.backbone_of(name, options)
     if backbone is None:
@@ -188,6 +202,48 @@ def restore_discriminator_head(weights: str) -> tuple[dict, dict]:
     if any(v is None for v in parts.values()):
         raise InputError(f"{weights}: the checkpoint at step {step} of {workdir} has no head_fc1/head_fc2")
     return {"head_fc1": parts[("d_params", "head_fc1")], "head_fc2": parts[("d_params", "head_fc2")]}, run
+
+
+def nr_run(workdir: pathlib.Path, what: str = "") -> dict:
+    """The architecture ``{"backbone", "taps", "pooling", "hidden"}`` of the iqa_nr run in ``workdir`` (its
+    config.json). A ten-split run (``splits="all"``) holds one model per split: name one of them."""
+    what = what or f"{NR_PREFIX}{workdir}"
+    config = _run_config(workdir, "iqa_nr", what)
+    splits = pathlib.Path(workdir) / "splits"
+    if config.get("splits") == "all" and not checkpoint_steps(workdir) and splits.is_dir():
+        raise InputError(f"{what}: {workdir} is a run over the seeded splits, one model each; give one of them, "
+                         f"e.g. {NR_PREFIX}{splits / 'seed0'}")
+    missing = [k for k in _NR_ARCHITECTURE if k not in config]
+    if missing:
+        raise InputError(f"{what}: {workdir / 'config.json'} has no {missing[0]!r}")
+    return {"backbone": str(config["backbone"]), "taps": tuple(config["taps"]), "pooling": str(config["pooling"]),
+            "hidden": int(config["hidden"])}
+
+
+def check_nr_source(spec: str) -> tuple[pathlib.Path, int]:
+    """``(workdir, step)`` of ``"nr:W[@STEP]"`` (W made absolute; the latest step where none is given), after
+    every check that needs no array."""
+    workdir, step = parse_run_source(spec, NR_PREFIX)
+    nr_run(workdir, spec)
+    return workdir.absolute(), _select_step(workdir, step, spec)
+
+
+@functools.lru_cache(maxsize=4)
+def restore_nr_model(spec: str) -> tuple[dict, dict, dict]:
+    """``(architecture, variables, record)`` of the iqa_nr model named by ``"nr:W[@STEP]"``: its
+    ``params`` and ``batch_stats`` (an Orbax partial restore: the optimiser state is not read) and the
+    provenance record (source pinned to the step, digest of the restored arrays)."""
+    workdir, step = check_nr_source(spec)
+    architecture = nr_run(workdir, spec)
+    parts = restore_subtree(workdir, step, [("params",), ("batch_stats",)])
+    if parts[("params",)] is None:
+        raise InputError(f"{spec}: the checkpoint at step {step} of {workdir} has no params")
+    variables = {"params": parts[("params",)]}
+    if parts[("batch_stats",)]:
+        variables["batch_stats"] = parts[("batch_stats",)]
+    record = {"backbone": architecture["backbone"], "source": f"{NR_PREFIX}{workdir}@{step}", "seed": None,
+              "sha256": tree_digest(variables)}
+    return architecture, variables, record
 
 
 def tree_digest(tree) -> str:

@@ -15,7 +15,7 @@ import pathlib
 
 from asym_jax.errors import ConfigError, InputError
 from asym_jax.seeds import component_seed
-from asym_jax.weights.runs import DISCRIMINATOR_PREFIX, check_run_source, is_run_source
+from asym_jax.weights.runs import DISCRIMINATOR_PREFIX, NR_PREFIX, check_nr_source, check_run_source, is_run_source, nr_run
 
 __all__ = ["Trunk", "pretrained_weights", "resolve_spec", "resolve_trunk"]
 
@@ -27,7 +27,8 @@ class Trunk:
 
     role: str                  # "discriminator", "fidelity", "pixel", "eval/<metric>", "metric/<spec>"
     backbone: str
-    weights: str               # "imagenet", "random", a path or "discriminator:<workdir>@<step>"
+    weights: str               # "imagenet", "random", a path, "discriminator:<workdir>@<step>" or, for the
+                               # nr metric, "nr:<workdir>@<step>" (the whole NR-IQA model: trunk and head)
     seed: int | None = None    # for "random"
 
     def provenance(self) -> dict:
@@ -98,6 +99,8 @@ def resolve_spec(spec: str, role: str, config, *, what: str = "") -> tuple[str, 
     from asym_jax.losses import loss_trunk
 
     name, options = metrics.parse_spec(spec)
+    if name == "nr":
+        return name, options, _nr_trunk(options, role, f"{what or role} {spec!r}")
     found = loss_trunk(name, options)
     if found is None:
         return name, options, None
@@ -112,3 +115,18 @@ def resolve_spec(spec: str, role: str, config, *, what: str = "") -> tuple[str, 
         options["seed"] = trunk.seed
     options["weights"] = trunk.weights
     return name, options, trunk
+
+
+def _nr_trunk(options: dict, role: str, what: str) -> Trunk:
+    """The :class:`Trunk` of an ``nr`` metric's model, its ``run`` option pinned to ``<workdir>@<step>``
+    (absolute workdir, the step found now)."""
+    run = options.get("run")
+    if not run:
+        raise ConfigError(f"{what}: name the iqa_nr run, nr:<workdir>[@<step>]")
+    try:
+        workdir, step = check_nr_source(f"{NR_PREFIX}{run}")
+        backbone = nr_run(workdir)["backbone"]
+    except InputError as error:
+        raise ConfigError(f"{what}: {error}") from None
+    options["run"] = f"{workdir}@{step}"
+    return Trunk(role, backbone, f"{NR_PREFIX}{workdir}@{step}")
