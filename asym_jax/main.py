@@ -3,8 +3,8 @@
 ``config.job`` selects what runs: ``sr_gan`` (the super-resolution trainer, ``configs/sr_*.py``),
 ``iqa_fr`` (metrics scored as full-reference IQA models, ``configs/iqa_fr.py``), ``iqa_fr_train`` (learned
 DISTS-style metrics, ``configs/iqa_fr_train.py``), ``iqa_nr`` (NR-IQA models, also from a trained
-discriminator's trunk, ``configs/iqa_nr.py``) and ``score`` (the metric library on image pairs,
-``configs/score.py``).
+discriminator's trunk, ``configs/iqa_nr.py``), ``study`` (grids of the others and the asymmetry report,
+``configs/study.py``) and ``score`` (the metric library on image pairs, ``configs/score.py``).
 
 Exit status: 0 done; 2 bad input (config, data, weights; one line ``error: ...``); 3 the training
 diverged (NaN/Inf loss; the last good checkpoint is kept); 1 anything else (a bug: with its traceback).
@@ -28,13 +28,6 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment configurat
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder; default: a new ./runs/<job>-<timestamp>.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pods, multi-node GPU).")
-
-
-def _jobs():
-    from asym_jax.eval import iqa_fr, score_job
-    from asym_jax.train import iqa_fr_train, iqa_nr, sr_gan
-    return {"iqa_fr": iqa_fr.run_job, "iqa_fr_train": iqa_fr_train.run_job, "iqa_nr": iqa_nr.run_job,
-            "score": score_job.run_job, "sr_gan": sr_gan.run_job}
 
 
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
@@ -88,7 +81,10 @@ def main(argv) -> None:
     config = _CONFIG.value
     if config is None:
         raise app.UsageError("--config is required, e.g. --config=configs/score.py")
-    jobs = _jobs()
+    from asym_jax.experiments import study
+    from asym_jax.jobs import job_runners
+
+    jobs = {**job_runners(), "study": study.run_job}
     if config.job not in jobs:
         raise app.UsageError(f"unknown job {config.job!r}; available: {', '.join(sorted(jobs))}")
     from asym_jax.errors import DivergedError, InputError

@@ -21,8 +21,8 @@ import numpy as np
 
 from asym_jax.errors import InputError
 
-__all__ = ["ScoreError", "bind_metrics", "check_specs", "format_table", "jitted_score", "match_images", "match_pairs", "means",
-           "read_pairs", "score_batch", "score_pairs", "write_csv"]
+__all__ = ["ScoreError", "bind_metrics", "check_specs", "format_table", "jitted_score", "match_images", "match_pairs",
+           "means", "read_pairs", "score_batch", "score_pairs", "write_csv"]
 
 
 class ScoreError(InputError):

@@ -32,7 +32,7 @@ import numpy as np
 from asym_jax.errors import InputError
 
 __all__ = ["LOGISTIC_FORMS", "LogisticFit", "StatsError", "agreement", "align", "bootstrap_ci", "conventions",
-           "fit_logistic", "krcc", "logistic", "plcc", "srcc"]
+           "fit_logistic", "krcc", "logistic", "plcc", "ranking_agreement", "srcc"]
 
 LOGISTIC_FORMS = ("4", "5")
 
@@ -215,6 +215,52 @@ def agreement(predictions, scores, *, groups=None, types=None, form: str = "4", 
             mask = labels == kind
             row["per_distortion"][str(kind)] = {"n": int(mask.sum()),
                                                 "srcc": srcc(x[mask], y[mask]) if mask.sum() >= 3 else None}
+    return row
+
+
+def ranking_agreement(assessment, optimisation, *, n_resamples: int = 1000, seed: int = 0,
+                      level: float = 0.95) -> dict:
+    """How well the ranking of M methods by one criterion (``assessment``: (M,), e.g. each fidelity metric's
+    SRCC as an IQA model) agrees with their ranking by another measured on repeated runs (``optimisation``:
+    (M, S, I), e.g. the quality of the SR model trained with each metric, for S seeds and I test images;
+    higher is better on both).
+
+    Returns ``{"n_methods", "seeds", "images", "kendall_tau", "srcc", "kendall_tau_ci95", "srcc_ci95",
+    "resamples", "undefined"}``: Kendall's tau-b and Spearman's rho between ``assessment`` and the mean of
+    ``optimisation`` over seeds and images, and percentile bootstrap intervals resampling seeds and images
+    with replacement (the same draw for every method); undefined resamples (ties everywhere) are dropped and
+    counted, and an interval is None when fewer than half are defined.
+    """
+    a = np.asarray(assessment, np.float64)
+    o = np.asarray(optimisation, np.float64)
+    if a.ndim != 1 or o.ndim != 3 or o.shape[0] != a.size:
+        raise StatsError(f"need assessment (M,) and optimisation (M, seeds, images); got {a.shape} and {o.shape}")
+    if a.size < 3:
+        raise StatsError(f"a ranking agreement needs at least 3 methods, got {a.size}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(o))):
+        raise StatsError("ranking agreement of non-finite values")
+    if n_resamples < 0 or not 0.0 < level < 1.0:
+        raise StatsError(f"n_resamples must be >= 0 and level in (0, 1), got {n_resamples}, {level}")
+    _, seeds, images = o.shape
+    row = {"n_methods": int(a.size), "seeds": int(seeds), "images": int(images),
+           "kendall_tau": krcc(a, o.mean(axis=(1, 2))), "srcc": srcc(a, o.mean(axis=(1, 2))),
+           "kendall_tau_ci95": None, "srcc_ci95": None, "resamples": int(n_resamples), "undefined": 0}
+    if n_resamples == 0:
+        return row
+    rng = np.random.default_rng(seed)
+    taus, rhos = [], []
+    for _ in range(n_resamples):
+        s, i = rng.integers(0, seeds, seeds), rng.integers(0, images, images)
+        means = o[:, s][:, :, i].mean(axis=(1, 2))
+        tau, rho = krcc(a, means), srcc(a, means)
+        if tau is not None and rho is not None:
+            taus.append(tau)
+            rhos.append(rho)
+    row["undefined"] = n_resamples - len(taus)
+    if len(taus) * 2 >= n_resamples:
+        tail = 100.0 * (1.0 - level) / 2.0
+        row["kendall_tau_ci95"] = [float(v) for v in np.percentile(taus, [tail, 100.0 - tail])]
+        row["srcc_ci95"] = [float(v) for v in np.percentile(rhos, [tail, 100.0 - tail])]
     return row
 
 

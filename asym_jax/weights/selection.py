@@ -15,7 +15,8 @@ import pathlib
 
 from asym_jax.errors import ConfigError, InputError
 from asym_jax.seeds import component_seed
-from asym_jax.weights.runs import DISCRIMINATOR_PREFIX, NR_PREFIX, check_nr_source, check_run_source, is_run_source, nr_run
+from asym_jax.weights.runs import (DISCRIMINATOR_PREFIX, NR_PREFIX, check_nr_source, check_run_source, is_run_source,
+                                   nr_run)
 
 __all__ = ["Trunk", "pretrained_weights", "resolve_spec", "resolve_trunk"]
 

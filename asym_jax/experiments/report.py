@@ -1,0 +1,253 @@
+"""The study's report: ``report.md``, ``report.json`` (every number) and ``plots/`` from the finished cells.
+
+1. Fidelity metrics as IQA models vs as losses: each metric's SRCC as an FR-IQA model (mean over the FR
+   sets) against the quality of the SR models trained with it (each judge's mean over seeds and held-out
+   images, bicubic for reference), per GAN weight; the asymmetry is Kendall's tau (and SRCC) between the two
+   rankings with a bootstrap interval over seeds and images (:func:`asym_jax.eval.stats.ranking_agreement`).
+2. Discriminator design: each judge for each discriminator and GAN weight (mean over seeds), diverged runs
+   marked; a plot of quality against GAN weight per discriminator.
+3. Discriminators as IQA initialisation: the NR-IQA models' test SRCC / PLCC by backbone and initialisation
+   (step 0 and trained).
+
+Cells that are not finished are listed as missing, never dropped silently; a ranking needs every seed of
+at least three metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+__all__ = ["write_report"]
+
+
+def _read(path: pathlib.Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _labels(cell) -> dict:
+    return dict(cell.labels)
+
+
+def _judge_direction(spec: str) -> bool:
+    from asym_jax import metrics
+    return metrics.info(metrics.parse_spec(spec)[0]).higher_is_better
+
+
+def _per_image(final: dict, method: str, judge: str) -> list[float]:
+    return [float(row[f"{method}/{judge}"]) for row in final["images"]]
+
+
+def _fidelity(config, root, cells, status) -> dict:
+    from asym_jax.eval import stats
+
+    judges = list(config.judges) + list(config.nr_judges)
+    fr_cell = next((c for c in cells if c.name == "fr-iqa"), None)
+    fr = _read(fr_cell.workdir(root) / "results.json") if fr_cell and status[fr_cell.name] == "done" else None
+    iqa = {}
+    for metric in config.fidelity_metrics:
+        rows = [r for r in (fr or {}).get("results", []) if r["metric"] == metric and r["srcc"] is not None]
+        iqa[metric] = {"per_dataset": {r["dataset"]: r["srcc"] for r in rows},
+                       "srcc": float(np.mean([r["srcc"] for r in rows])) if rows else None}
+    sections = []
+    for w in config.fidelity_gan_weights:
+        finals, bicubic = {}, None
+        for metric in config.fidelity_metrics:
+            runs = []
+            for seed in config.seeds:
+                cell = next(c for c in cells if c.experiment == "fidelity" and c.job == "sr_gan" and
+                            _labels(c) == {"metric": metric, "gan_weight": float(w), "seed": int(seed)})
+                final = _read(cell.workdir(root) / "eval" / "final.json") if status[cell.name] == "done" else None
+                runs.append(final)
+                bicubic = bicubic or (final and final["methods"]["bicubic"])
+            finals[metric] = runs
+        rows = []
+        for metric in config.fidelity_metrics:
+            done = [f for f in finals[metric] if f is not None]
+            row = {"metric": metric, "iqa_srcc": iqa[metric]["srcc"], "iqa_per_dataset": iqa[metric]["per_dataset"],
+                   "seeds_done": len(done), "seeds": len(config.seeds)}
+            for j in judges:
+                means = [f["methods"]["model"][j] for f in done]
+                row[j] = float(np.mean(means)) if means else None
+                row[f"{j}_seed_std"] = float(np.std(means)) if len(means) > 1 else None
+            rows.append(row)
+        complete = [m for m in config.fidelity_metrics
+                    if iqa[m]["srcc"] is not None and all(f is not None for f in finals[m])]
+        asymmetry = {}
+        for j in judges:
+            if len(complete) < 3:
+                asymmetry[j] = {"note": f"needs 3 metrics with every seed and an FR-IQA figure; {len(complete)} have"}
+                continue
+            sign = 1.0 if _judge_direction(j) else -1.0
+            optimisation = np.asarray([[_per_image(f, "model", j) for f in finals[m]] for m in complete]) * sign
+            asymmetry[j] = stats.ranking_agreement([iqa[m]["srcc"] for m in complete], optimisation,
+                                                   n_resamples=config.bootstrap_resamples, seed=config.report_seed)
+            asymmetry[j]["metrics"] = complete
+        sections.append({"gan_weight": float(w), "rows": rows, "bicubic": bicubic, "asymmetry": asymmetry})
+    return {"judges": judges, "fr_datasets": list(config.fr_datasets), "by_gan_weight": sections,
+            "fr_cell": "done" if fr else "missing"}
+
+
+def _discriminator(config, root, cells, status) -> dict:
+    judges = list(config.judges) + list(config.nr_judges)
+    rows = []
+    for d in config.discriminators:
+        for w in config.gan_weights:
+            group = [c for c in cells if c.experiment == "discriminator" and _labels(c)["discriminator"] == d
+                     and _labels(c)["gan_weight"] == float(w)]
+            finals = [_read(c.workdir(root) / "eval" / "final.json") for c in group if status[c.name] == "done"]
+            row = {"discriminator": d, "gan_weight": float(w), "seeds_done": len(finals), "seeds": len(group),
+                   "diverged": sum(status[c.name] == "diverged" for c in group)}
+            for j in judges:
+                values = [f["methods"]["model"][j] for f in finals if f]
+                row[j] = float(np.mean(values)) if values else None
+            rows.append(row)
+    return {"judges": judges, "rows": rows}
+
+
+def _init(config, root, cells, status) -> dict:
+    rows = []
+    for c in cells:
+        if c.experiment != "init":
+            continue
+        result = _read(c.workdir(root) / "results.json") if status[c.name] == "done" else None
+        test = (result or {}).get("results", [{}])[0] if result and "results" in result else None
+        rows.append({**_labels(c), "cell": c.name, "status": status[c.name],
+                     "srcc": test.get("srcc") if test else None, "plcc": test.get("plcc") if test else None,
+                     "initial_srcc": test.get("initial_srcc") if test else None})
+    return {"rows": rows}
+
+
+def _plots(report: dict, root: pathlib.Path) -> list[str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = root / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    fidelity = report.get("fidelity")
+    if fidelity:
+        for section in fidelity["by_gan_weight"]:
+            for j in fidelity["judges"]:
+                points = [(r["iqa_srcc"], r[j], r["metric"]) for r in section["rows"]
+                          if r["iqa_srcc"] is not None and r[j] is not None]
+                if not points:
+                    continue
+                fig, ax = plt.subplots(figsize=(4.5, 3.5))
+                ax.scatter([p[0] for p in points], [p[1] for p in points])
+                for x, y, name in points:
+                    ax.annotate(name, (x, y), fontsize=7)
+                ax.set_xlabel("SRCC as an FR-IQA model")
+                ax.set_ylabel(f"{j} of the SR model ({'higher' if _judge_direction(j) else 'lower'} is better)")
+                ax.set_title(f"GAN weight {section['gan_weight']:g}", fontsize=9)
+                name = f"iqa_vs_optimisation_gan{section['gan_weight']:g}_{j.replace(':', '_').replace('/', '_')}.png"
+                fig.tight_layout()
+                fig.savefig(folder / name, dpi=100)
+                plt.close(fig)
+                written.append(name)
+    discriminator = report.get("discriminator")
+    if discriminator and discriminator["rows"]:
+        for j in discriminator["judges"]:
+            series = {d: [(r["gan_weight"], r[j]) for r in discriminator["rows"]
+                          if r["discriminator"] == d and r[j] is not None and r["gan_weight"] > 0]
+                      for d in dict.fromkeys(r["discriminator"] for r in discriminator["rows"])}
+            if not any(series.values()):
+                continue
+            fig, ax = plt.subplots(figsize=(4.5, 3.5))
+            for d, points in series.items():
+                if points:
+                    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=d)
+            ax.set_xscale("log")
+            ax.set_xlabel("GAN weight")
+            ax.set_ylabel(j)
+            ax.legend(fontsize=7)
+            name = f"quality_vs_gan_weight_{j.replace(':', '_').replace('/', '_')}.png"
+            fig.tight_layout()
+            fig.savefig(folder / name, dpi=100)
+            plt.close(fig)
+            written.append(name)
+    return written
+
+
+def _markdown(report: dict) -> str:
+    from asym_jax.eval.report import fmt
+
+    def ci(row, key):
+        interval = row.get(f"{key}_ci95")
+        return f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else ""
+
+    lines = ["# The asymmetry study", ""]
+    if report.get("demonstration"):
+        lines += [report["demonstration"], ""]
+    fidelity = report.get("fidelity")
+    if fidelity:
+        lines += ["## 1. Fidelity metrics: as IQA models and as losses", "",
+                  f"IQA: SRCC on {', '.join(fidelity['fr_datasets'])} (mean over the sets). SR: each judge's mean "
+                  "over seeds and held-out images of the model trained with the metric as its fidelity loss.", ""]
+        for section in fidelity["by_gan_weight"]:
+            judges = fidelity["judges"]
+            lines += [f"### GAN weight {section['gan_weight']:g}", "",
+                      "| metric | IQA SRCC | " + " | ".join(judges) + " | seeds |",
+                      "|---|---:|" + "---:|" * len(judges) + "---:|"]
+            for r in section["rows"]:
+                lines.append(f"| {r['metric']} | {fmt(r['iqa_srcc'])} | " + " | ".join(fmt(r[j]) for j in judges)
+                             + f" | {r['seeds_done']}/{r['seeds']} |")
+            if section["bicubic"]:
+                lines.append("| *bicubic* | | " + " | ".join(fmt(section["bicubic"].get(j)) for j in judges) + " | |")
+            lines += ["", "| judge | Kendall tau [95% CI] | SRCC [95% CI] | metrics |", "|---|---|---|---:|"]
+            for j, a in section["asymmetry"].items():
+                if "note" in a:
+                    lines.append(f"| {j} | - | - | {a['note']} |")
+                else:
+                    lines.append(f"| {j} | {fmt(a['kendall_tau'])}{ci(a, 'kendall_tau')} | {fmt(a['srcc'])}"
+                                 f"{ci(a, 'srcc')} | {a['n_methods']} |")
+            lines.append("")
+    discriminator = report.get("discriminator")
+    if discriminator:
+        judges = discriminator["judges"]
+        lines += ["## 2. Discriminator design", "", "| discriminator | GAN weight | " + " | ".join(judges) +
+                  " | seeds | diverged |", "|---|---:|" + "---:|" * len(judges) + "---:|---:|"]
+        for r in discriminator["rows"]:
+            lines.append(f"| {r['discriminator']} | {r['gan_weight']:g} | " + " | ".join(fmt(r[j]) for j in judges)
+                         + f" | {r['seeds_done']}/{r['seeds']} | {r['diverged']} |")
+        lines.append("")
+    init = report.get("init")
+    if init:
+        lines += ["## 3. Discriminators as IQA initialisation", "",
+                  "| backbone | init | test SRCC | test PLCC | step-0 SRCC | cell |", "|---|---|---:|---:|---:|---|"]
+        for r in init["rows"]:
+            source = f"discriminator ({r['discriminator']})" if r["init"] == "discriminator" else r["init"]
+            lines.append(f"| {r['backbone']} | {source} | {fmt(r['srcc'])} | {fmt(r['plcc'])} | "
+                         f"{fmt(r['initial_srcc'])} | {r['status']} |")
+        lines.append("")
+    lines += ["## Cells", "", "| cell | experiment | status |", "|---|---|---|"]
+    lines += [f"| {c['name']} | {c['experiment']} | {c['status']} |" for c in report["cells"]]
+    if report.get("plots"):
+        lines += ["", "## Plots", ""] + [f"- [{p}](plots/{p})" for p in report["plots"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(config, root: pathlib.Path, cells, status: dict) -> dict:
+    """Writes ``report.json``, ``report.md`` and ``plots/`` from the cells' results; returns the report."""
+    from asym_jax.io import write_atomic, write_json
+
+    report: dict = {"cells": [{"name": c.name, "experiment": c.experiment, "status": status[c.name]} for c in cells]}
+    if "ranking" in (*config.fr_datasets, *config.iqa_datasets) or "sample" in config.sr_config:
+        report["demonstration"] = ("The embedded `sample` and `ranking` sets are a demonstration: these numbers show "
+                                   "the machinery at work, not the paper's findings.")
+    if "fidelity" in config.experiments:
+        report["fidelity"] = _fidelity(config, root, cells, status)
+    if "discriminator" in config.experiments:
+        report["discriminator"] = _discriminator(config, root, cells, status)
+    if "init" in config.experiments:
+        report["init"] = _init(config, root, cells, status)
+    report["plots"] = _plots(report, root)
+    write_json(root / "report.json", report)
+    write_atomic(root / "report.md", _markdown(report))
+    return report

@@ -1,0 +1,88 @@
+"""The asymmetry study (job ``study``): grids of ordinary jobs in ``<workdir>/cells/`` and one report.
+
+    python -m asym_jax.main --config=configs/study.py[:preset] --workdir=W [--config.cells='sr-*']
+                            [--config.plan_only=True] [--config.report_only=True]
+
+Experiments (``experiments``):
+  fidelity:      each metric of ``fidelity_metrics`` scored as an FR-IQA model (one iqa_fr cell on
+                 ``fr_datasets``) and used as the fidelity loss of SR models (``sr_config``) at each weight of
+                 ``fidelity_gan_weights`` (0: no GAN) and seed; the report ranks the metrics both ways.
+  discriminator: SR models with each discriminator of ``discriminators`` at each of ``gan_weights``.
+  init:          NR-IQA models (``iqa_nr_config``) from each backbone discriminator trained in the previous
+                 experiment (its largest GAN weight, first seed), from ImageNet and from random weights.
+Every SR model is judged by ``judges`` (FR metrics) and ``nr_judges`` (``nr:<iqa_nr workdir>`` specs).
+
+Presets: ``sample`` (default; the embedded sets, a 2-core CPU, a demonstration: its numbers show the
+machinery, not the paper's findings), ``tiny`` (tests), ``paper`` (the paper's scale; needs the datasets).
+"""
+
+import ml_collections
+
+
+def get_config(preset: str = "sample") -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.job = "study"
+    c.experiments = ("fidelity", "discriminator", "init")
+    c.seeds = (0,)
+    # Experiment 1: fidelity metrics as IQA models and as losses.
+    c.fidelity_metrics = ("l1", "ssim", "lpips_vgg", "dists")
+    c.fr_datasets = ("ranking",)
+    c.fr_config = "configs/iqa_fr.py"               # the iqa_fr cell (metrics and datasets set from the above)
+    c.sr_config = "configs/sr_patchgan.py:sample"   # base of every SR cell
+    c.fidelity_gan_weights = (0.0, 0.05)            # 0: no GAN
+    c.judges = ("psnr_y", "ssim", "lpips_vgg", "dists")
+    c.nr_judges = ()                                # nr:<iqa_nr workdir> specs
+    # Experiment 2: discriminator design.
+    c.discriminators = ("patchgan", "alexnet_image")
+    c.gan_weights = (0.01, 0.05)
+    # Experiment 3: discriminators as IQA initialisation.
+    c.iqa_nr_config = "configs/iqa_nr.py:ranking"
+    c.inits = ("discriminator", "imagenet", "random")
+    c.iqa_datasets = ("ranking",)
+    # Shared by every cell.
+    c.data_dir = ""
+    c.manual_dir = ""
+    c.weights_dir = "weights"
+    c.sr_overrides = ml_collections.ConfigDict()    # more fields for every SR cell, e.g. num_train_steps
+    c.iqa_overrides = ml_collections.ConfigDict()   # more fields for every iqa_fr / iqa_nr cell
+    # Driver.
+    c.cells = "*"                   # fnmatch pattern(s), comma-separated: the cells this process runs
+    c.plan_only = False             # print the cells and their commands, run nothing
+    c.report_only = False           # regenerate the report from finished cells
+    c.bootstrap_resamples = 1000
+    c.report_seed = 0
+    if preset == "sample":
+        pass
+    elif preset == "tiny":
+        c.fidelity_metrics = ("l1", "ssim", "gmsd")
+        c.judges = ("psnr_y", "ssim")
+        c.sr_config = "configs/sr_patchgan.py:tiny"
+        c.fr_config = "configs/iqa_fr.py:tiny"
+        c.fidelity_gan_weights = (0.0,)
+        c.discriminators = ("patchgan", "alexnet_image")
+        c.gan_weights = (0.05,)
+        c.iqa_nr_config = "configs/iqa_nr.py:tiny"
+        c.inits = ("discriminator", "random")
+        # Two steps; no EMA, so that the evaluated models differ (an EMA of two steps is the initialisation).
+        c.sr_overrides = ml_collections.ConfigDict({"num_train_steps": 2, "adversarial_start_step": 0,
+                                                    "ema_decay": 0.0})
+        c.iqa_overrides = ml_collections.ConfigDict({"plots": False})
+        c.bootstrap_resamples = 50
+    elif preset == "paper":
+        c.seeds = (0, 1, 2)
+        c.fidelity_metrics = ("l1", "ssim", "ms_ssim", "lpips_vgg", "dists",
+                              "dists_style:weights=random,alpha_beta=dists",  # VGG-16-R
+                              "dists_style:backbone=resnet50", "dists_style:backbone=convnext_t",
+                              "dists_style:backbone=swin_t", "dists_style:backbone=clip_b32",
+                              "dists_style:backbone=dinov2_b14")
+        c.fr_datasets = ("live", "csiq", "tid2013", "kadid10k", "pipal")
+        c.sr_config = "configs/sr_patchgan.py:paper"
+        c.fidelity_gan_weights = (0.0, 0.1)
+        c.discriminators = ("patchgan", "unet_sn", "vgg16_image", "vgg16_patch", "resnet50_image",
+                            "resnet50_patch", "dinov2_b14_image", "dinov2_b14_patch")
+        c.gan_weights = (0.005, 0.01, 0.05, 0.1, 0.5)
+        c.iqa_nr_config = "configs/iqa_nr.py:koniq"
+        c.iqa_datasets = ("koniq10k",)
+    else:
+        raise ValueError(f"unknown preset {preset!r}; presets: sample, tiny, paper")
+    return c

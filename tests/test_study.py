@@ -1,0 +1,140 @@
+"""The study driver: the plan and its commands, claims between processes, the ranking statistics against
+scipy, and the tiny study end to end (every experiment; a rerun trains nothing and reports the same)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import ROOT, load_config
+from scipy import stats as scipy_stats
+
+from asym_jax.errors import ConfigError, InputError
+from asym_jax.eval import stats
+from asym_jax.experiments import cells as cells_module
+from asym_jax.experiments import study
+from asym_jax.experiments.plan import plan
+
+
+def _tiny(data_dir, **overrides):
+    config = load_config("study.py", "tiny")
+    config.data_dir = str(data_dir)
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def test_ranking_agreement_equals_scipy_and_its_interval_covers_the_resamples():
+    rng = np.random.default_rng(3)
+    assessment = np.asarray([0.2, 0.5, 0.9, 0.4, 0.7])
+    optimisation = assessment[:, None, None] + 0.3 * rng.normal(size=(5, 3, 8))
+    row = stats.ranking_agreement(assessment, optimisation, n_resamples=200, seed=1)
+    means = optimisation.mean(axis=(1, 2))
+    assert row["kendall_tau"] == pytest.approx(scipy_stats.kendalltau(assessment, means).statistic, abs=1e-12)
+    assert row["srcc"] == pytest.approx(scipy_stats.spearmanr(assessment, means).statistic, abs=1e-12)
+    assert (row["n_methods"], row["seeds"], row["images"], row["resamples"]) == (5, 3, 8, 200)
+    lo, hi = row["kendall_tau_ci95"]
+    assert -1 <= lo <= hi <= 1 and row == stats.ranking_agreement(assessment, optimisation, n_resamples=200, seed=1)
+    # One seed and one image: nothing to resample, the interval is the point.
+    single = stats.ranking_agreement(assessment, means[:, None, None], n_resamples=20)
+    assert single["kendall_tau_ci95"] == [single["kendall_tau"]] * 2
+    with pytest.raises(InputError, match="at least 3 methods"):
+        stats.ranking_agreement(assessment[:2], optimisation[:2])
+    with pytest.raises(InputError, match=r"need assessment \(M,\)"):
+        stats.ranking_agreement(assessment, means)
+
+
+def test_the_plan_names_every_cell_and_the_command_that_runs_it(data_dir, tmp_path, capsys):
+    config = _tiny(data_dir, plan_only=True)
+    result = study.run_job(config, str(tmp_path))
+    names = list(result["cells"])
+    assert names == ["d-patchgan-gan0.05-seed0", "d-alexnet_image-gan0.05-seed0",
+                     "nr-alexnet-from-d-alexnet_image-gan0.05-seed0", "nr-alexnet-random", "fr-iqa",
+                     "sr-l1-gan0-seed0", "sr-ssim-gan0-seed0", "sr-gmsd-gan0-seed0"]
+    assert set(result["cells"].values()) == {"missing"} and not (tmp_path / "cells").exists()
+    out = capsys.readouterr().out
+    assert ("python -m asym_jax.main --config=configs/sr_patchgan.py:tiny "
+            f"--workdir={tmp_path}/cells/sr-ssim-gan0-seed0") in out
+    assert "--config.fidelity=ssim" in out and "--config.eval_metrics=(" in out
+    nr = next(c for c in json.loads((tmp_path / "plan.json").read_text())["cells"] if c["name"].startswith("nr-alexnet-from"))
+    assert nr["overrides"]["init"] == f"discriminator:{tmp_path}/cells/d-alexnet_image-gan0.05-seed0"
+    assert nr["needs"] == ["d-alexnet_image-gan0.05-seed0"]
+    # A cell's own command runs it as an ordinary job: its overrides load into that config.
+    cell = next(c for c in plan(config, tmp_path) if c.name == "d-alexnet_image-gan0.05-seed0")
+    job_config = cell.job_config()
+    assert (job_config.discriminator, job_config.gan_weight, dict(job_config.discriminator_options)) == \
+        ("alexnet_image", 0.05, {})
+    # The command line plans the same cells (the study runs other jobs in-process: one entry point).
+    out = subprocess.run([sys.executable, "-m", "asym_jax.main", "--config=configs/study.py:tiny",
+                          f"--workdir={tmp_path}", f"--config.data_dir={data_dir}", "--config.plan_only=True",
+                          "--config.cells=nr-*,fr-iqa"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == names[2:5]
+    with pytest.raises(ConfigError, match="matches none of the 8 cells"):
+        study.run_job(_tiny(data_dir, plan_only=True, cells="nothing*"), str(tmp_path))
+    with pytest.raises(ConfigError, match="has no field 'no_such_field'"):
+        study.run_job(_tiny(data_dir, plan_only=True, sr_overrides={"no_such_field": 1}), str(tmp_path))
+
+
+def test_a_report_of_a_study_not_yet_run_lists_every_cell_as_missing(data_dir, tmp_path):
+    result = study.run_job(_tiny(data_dir, report_only=True), str(tmp_path))
+    assert set(result["cells"].values()) == {"missing"}
+    section = result["report"]["fidelity"]["by_gan_weight"][0]
+    assert all(r["iqa_srcc"] is None and r["seeds_done"] == 0 for r in section["rows"])
+    assert "needs 3 metrics" in section["asymmetry"]["ssim"]["note"]
+    text = (tmp_path / "report.md").read_text()
+    assert text.split("## Cells")[1].count("| missing |") == 8 and not (tmp_path / "cells").exists()
+
+
+def test_a_cell_is_claimed_by_one_process(tmp_path):
+    folder = tmp_path / "cell"
+    assert cells_module.claim(folder) is None
+    holder = cells_module.claim(folder)  # this process is alive: its own claim holds
+    assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
+    cells_module.release(folder)
+    # A claim left by a dead process of this host is taken over; another host's claim is respected.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (folder / ".claim").write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout), "since": "x"}))
+    assert cells_module.claim(folder) is None
+    assert json.loads((folder / ".claim").read_text())["pid"] == os.getpid()
+    (folder / ".claim").write_text(json.dumps({"host": "another-host", "pid": 1, "since": "x"}))
+    assert cells_module.claim(folder)["host"] == "another-host"
+
+
+def test_the_tiny_study_end_to_end(data_dir, tmp_path, capsys):
+    config = _tiny(data_dir)
+    first = study.run_job(config, str(tmp_path))
+    assert set(first["cells"].values()) == {"done"}, first["cells"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    section = report["fidelity"]["by_gan_weight"][0]
+    assert [r["metric"] for r in section["rows"]] == ["l1", "ssim", "gmsd"]
+    fr = json.loads((tmp_path / "cells" / "fr-iqa" / "results.json").read_text())["results"]
+    for row in section["rows"]:  # the IQA side is the iqa_fr cell's SRCC, the SR side each cell's evaluation
+        assert row["iqa_srcc"] == next(r["srcc"] for r in fr if r["metric"] == row["metric"])
+        final = json.loads((tmp_path / "cells" / f"sr-{row['metric']}-gan0-seed0" / "eval" / "final.json").read_text())
+        assert row["psnr_y"] == final["methods"]["model"]["psnr_y"]
+    assert len({r["psnr_y"] for r in section["rows"]}) == 3  # three losses, three different models
+    asymmetry = section["asymmetry"]["ssim"]
+    means = [r["ssim"] for r in section["rows"]]
+    assert asymmetry["kendall_tau"] == pytest.approx(
+        scipy_stats.kendalltau([r["iqa_srcc"] for r in section["rows"]], means).statistic, abs=1e-12)
+    init = {r["init"]: r for r in report["init"]["rows"]}
+    assert set(init) == {"discriminator", "random"} and all(r["srcc"] is not None for r in init.values())
+    manifest = json.loads((tmp_path / "cells" / "nr-alexnet-from-d-alexnet_image-gan0.05-seed0" /
+                           "manifest.json").read_text())
+    assert manifest["trunks"]["trunk"]["source"].startswith(f"discriminator:{tmp_path}/cells/d-alexnet_image")
+    text = (tmp_path / "report.md").read_text()
+    assert "Kendall tau" in text and "demonstration" in text and "d-patchgan-gan0.05-seed0 | discriminator | done" in text
+    assert (tmp_path / "plots" / "quality_vs_gan_weight_ssim.png").is_file()
+    # A rerun trains nothing and reports the same numbers; a changed cell setting is refused.
+    capsys.readouterr()
+    again = study.run_job(config, str(tmp_path))
+    out = capsys.readouterr().out
+    assert out.count("skipped") == 8 and "training from" not in out
+    assert again["report"] == first["report"]
+    changed = _tiny(data_dir, judges=("psnr_y",))
+    with pytest.raises(ConfigError, match="was made with other settings"):
+        study.run_job(changed, str(tmp_path))
