@@ -128,7 +128,11 @@ def test_the_tiny_study_end_to_end(data_dir, tmp_path, capsys):
     assert manifest["trunks"]["trunk"]["source"].startswith(f"discriminator:{tmp_path}/cells/d-alexnet_image")
     text = (tmp_path / "report.md").read_text()
     assert "Kendall tau" in text and "demonstration" in text and "d-patchgan-gan0.05-seed0 | discriminator | done" in text
-    assert (tmp_path / "plots" / "quality_vs_gan_weight_ssim.png").is_file()
+    for plot in ("quality_vs_gan_weight_ssim.png", "iqa_vs_optimisation_gan0_ssim.png", "init_comparison.png",
+                 "sr_crops.png"):
+        assert (tmp_path / "plots" / plot).is_file() and f"(plots/{plot})" in text, plot
+    assert [label for label, _ in report["sr_crops"]["tiles"]][:2] == ["bicubic", "patchgan, GAN 0.05, seed 0"]
+    assert len(report["sr_crops"]["tiles"]) == 6  # bicubic and the five SR cells
     # A rerun trains nothing and reports the same numbers; a changed cell setting is refused.
     capsys.readouterr()
     again = study.run_job(config, str(tmp_path))

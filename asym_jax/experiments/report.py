@@ -7,7 +7,9 @@
 2. Discriminator design: each judge for each discriminator and GAN weight (mean over seeds), diverged runs
    marked; a plot of quality against GAN weight per discriminator.
 3. Discriminators as IQA initialisation: the NR-IQA models' test SRCC / PLCC by backbone and initialisation
-   (step 0 and trained).
+   (step 0 and trained), and a bar plot.
+
+And a grid of central crops of one held-out image as every finished SR model made it (``sr_crops.png``).
 
 Cells that are not finished are listed as missing, never dropped silently; a ranking needs every seed of
 at least three metrics.
@@ -172,7 +174,67 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
             fig.savefig(folder / name, dpi=100)
             plt.close(fig)
             written.append(name)
+    init = report.get("init")
+    points = [r for r in (init or {}).get("rows", []) if r["srcc"] is not None]
+    if points:
+        backbones = list(dict.fromkeys(r["backbone"] for r in points))
+        inits = list(dict.fromkeys(r["init"] for r in points))
+        fig, ax = plt.subplots(figsize=(1.2 + 1.4 * len(backbones), 3.5))
+        width = 0.8 / len(inits)
+        for k, name in enumerate(inits):
+            values = [next((r["srcc"] for r in points if r["backbone"] == b and r["init"] == name), np.nan)
+                      for b in backbones]
+            ax.bar(np.arange(len(backbones)) + (k - (len(inits) - 1) / 2) * width, values, width, label=name)
+        ax.set_xticks(np.arange(len(backbones)), backbones)
+        ax.set_ylabel("test SRCC of the NR-IQA model")
+        ax.axhline(0.0, color="grey", linewidth=0.5)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / "init_comparison.png", dpi=100)
+        plt.close(fig)
+        written.append("init_comparison.png")
+    crops = report.get("sr_crops")
+    if crops and crops["tiles"]:
+        from asym_jax.data.images import read_image
+
+        tiles = crops["tiles"]
+        columns = min(4, len(tiles))
+        rows = -(-len(tiles) // columns)
+        fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+        for ax in axes.ravel():
+            ax.axis("off")
+        for ax, (label, path) in zip(axes.ravel(), tiles):
+            image = read_image(root / path)
+            side = min(crops["side"], image.shape[0], image.shape[1])
+            top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+            ax.imshow(image[top:top + side, left:left + side], interpolation="nearest")
+            ax.set_title(label, fontsize=7)
+        fig.suptitle(f"{crops['image']}: central {crops['side']}-px crops", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(folder / "sr_crops.png", dpi=100)
+        plt.close(fig)
+        written.append("sr_crops.png")
     return written
+
+
+def _sr_crops(cells, root: pathlib.Path, status: dict, side: int = 128) -> dict:
+    """One held-out image (the first name every finished SR cell has) as each SR model made it, and bicubic."""
+    done = [c for c in cells if c.job == "sr_gan" and status[c.name] == "done"]
+    names = None
+    for c in done:
+        found = {p.name[:-len("_sr.png")] for p in (c.workdir(root) / "eval" / "images").glob("*_sr.png")}
+        names = found if names is None else names & found
+    if not done or not names:
+        return {"image": None, "side": side, "tiles": []}
+    image = sorted(names)[0]
+    first = done[0].workdir(root) / "eval" / "images" / f"{image}_bicubic.png"
+    tiles = [("bicubic", str(first.relative_to(root)))]
+    for c in done:
+        labels = _labels(c)
+        label = (f"{labels.get('metric') or labels.get('discriminator')}, GAN {labels['gan_weight']:g}, "
+                 f"seed {labels['seed']}")
+        tiles.append((label, str((c.workdir(root) / "eval" / "images" / f"{image}_sr.png").relative_to(root))))
+    return {"image": image, "side": side, "tiles": tiles}
 
 
 def _markdown(report: dict) -> str:
@@ -247,6 +309,7 @@ def write_report(config, root: pathlib.Path, cells, status: dict) -> dict:
         report["discriminator"] = _discriminator(config, root, cells, status)
     if "init" in config.experiments:
         report["init"] = _init(config, root, cells, status)
+    report["sr_crops"] = _sr_crops(cells, root, status)
     report["plots"] = _plots(report, root)
     write_json(root / "report.json", report)
     write_atomic(root / "report.md", _markdown(report))
