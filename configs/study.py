@@ -52,7 +52,11 @@ def get_config(preset: str = "sample") -> ml_collections.ConfigDict:
     c.bootstrap_resamples = 1000
     c.report_seed = 0
     if preset == "sample":
-        pass
+        # 12 SR cells of 100 steps (measured: 182 s for one with the DISTS loss, 1 CPU device; the pixel
+        # and SSIM losses are faster), an iqa_fr cell and three iqa_nr cells, on
+        # a 2-core CPU; measured whole: 1905 s. 100 steps are far from converged: a demonstration.
+        c.sr_overrides = ml_collections.ConfigDict({"num_train_steps": 100, "adversarial_start_step": 30,
+                                                    "eval_every_steps": 100, "checkpoint_every_steps": 50})
     elif preset == "tiny":
         c.fidelity_metrics = ("l1", "ssim", "gmsd")
         c.judges = ("psnr_y", "ssim")
