@@ -125,6 +125,15 @@ def _init(config, root, cells, status) -> dict:
     return {"rows": rows}
 
 
+def _save(fig, folder: pathlib.Path, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(folder / name, dpi=100)
+    plt.close(fig)
+    return name
+
+
 def _plots(report: dict, root: pathlib.Path) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
@@ -149,10 +158,7 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
                 ax.set_ylabel(f"{j} of the SR model ({'higher' if _judge_direction(j) else 'lower'} is better)")
                 ax.set_title(f"GAN weight {section['gan_weight']:g}", fontsize=9)
                 name = f"iqa_vs_optimisation_gan{section['gan_weight']:g}_{j.replace(':', '_').replace('/', '_')}.png"
-                fig.tight_layout()
-                fig.savefig(folder / name, dpi=100)
-                plt.close(fig)
-                written.append(name)
+                written.append(_save(fig, folder, name))
     discriminator = report.get("discriminator")
     if discriminator and discriminator["rows"]:
         for j in discriminator["judges"]:
@@ -170,10 +176,7 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
             ax.set_ylabel(j)
             ax.legend(fontsize=7)
             name = f"quality_vs_gan_weight_{j.replace(':', '_').replace('/', '_')}.png"
-            fig.tight_layout()
-            fig.savefig(folder / name, dpi=100)
-            plt.close(fig)
-            written.append(name)
+            written.append(_save(fig, folder, name))
     init = report.get("init")
     points = [r for r in (init or {}).get("rows", []) if r["srcc"] is not None]
     if points:
@@ -189,10 +192,7 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
         ax.set_ylabel("test SRCC of the NR-IQA model")
         ax.axhline(0.0, color="grey", linewidth=0.5)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(folder / "init_comparison.png", dpi=100)
-        plt.close(fig)
-        written.append("init_comparison.png")
+        written.append(_save(fig, folder, "init_comparison.png"))
     crops = report.get("sr_crops")
     if crops and crops["tiles"]:
         from asym_jax.data.images import read_image
@@ -210,10 +210,7 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
             ax.imshow(image[top:top + side, left:left + side], interpolation="nearest")
             ax.set_title(label, fontsize=7)
         fig.suptitle(f"{crops['image']}: central {crops['side']}-px crops", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(folder / "sr_crops.png", dpi=100)
-        plt.close(fig)
-        written.append("sr_crops.png")
+        written.append(_save(fig, folder, "sr_crops.png"))
     return written
 
 
