@@ -8,9 +8,14 @@ Experiments (``experiments``):
                  ``fr_datasets``) and used as the fidelity loss of SR models (``sr_config``) at each weight of
                  ``fidelity_gan_weights`` (0: no GAN) and seed; the report ranks the metrics both ways.
   discriminator: SR models with each discriminator of ``discriminators`` at each of ``gan_weights``.
-  init:          NR-IQA models (``iqa_nr_config``) from each backbone discriminator trained in the previous
-                 experiment (its largest GAN weight, first seed), from ImageNet and from random weights.
-Every SR model is judged by ``judges`` (FR metrics) and ``nr_judges`` (``nr:<iqa_nr workdir>`` specs).
+  init:          for each job of ``init_jobs``: NR-IQA models (``iqa_nr``, ``iqa_nr_config`` on ``iqa_datasets``)
+                 and DISTS-style FR models (``iqa_fr_train``, ``fr_train_config`` on ``fr_train_datasets``)
+                 with the trunk of each backbone discriminator trained in the previous experiment (its largest
+                 GAN weight, first seed), of ImageNet and of random weights (``inits``). The first dataset
+                 trains (its split), the others are cross-dataset evaluations; ``--config.iqa_overrides``
+                 ``splits="all"`` gives medians over the seeded splits.
+Every SR model is judged by ``judges`` (FR metrics) and ``nr_judges``: ``nr:<iqa_nr workdir>`` specs, or
+``cell:<name>`` for an iqa_nr cell of this study (trained first; e.g. ``cell:nr-alexnet-imagenet``).
 
 Presets: ``sample`` (default; the embedded sets, a 2-core CPU, a demonstration: its numbers show the
 machinery, not the paper's findings), ``tiny`` (tests), ``paper`` (the paper's scale; needs the datasets).
@@ -36,15 +41,19 @@ def get_config(preset: str = "sample") -> ml_collections.ConfigDict:
     c.discriminators = ("patchgan", "alexnet_image")
     c.gan_weights = (0.01, 0.05)
     # Experiment 3: discriminators as IQA initialisation.
-    c.iqa_nr_config = "configs/iqa_nr.py:ranking"
+    c.init_jobs = ("iqa_nr", "iqa_fr_train")
     c.inits = ("discriminator", "imagenet", "random")
+    c.iqa_nr_config = "configs/iqa_nr.py:ranking"
     c.iqa_datasets = ("ranking",)
+    c.fr_train_config = "configs/iqa_fr_train.py:ranking"
+    c.fr_train_datasets = ("ranking",)
     # Shared by every cell.
     c.data_dir = ""
     c.manual_dir = ""
     c.weights_dir = "weights"
     c.sr_overrides = ml_collections.ConfigDict()    # more fields for every SR cell, e.g. num_train_steps
     c.iqa_overrides = ml_collections.ConfigDict()   # more fields for every iqa_fr / iqa_nr cell
+    c.fr_train_overrides = ml_collections.ConfigDict()  # more fields for every iqa_fr_train cell
     # Driver.
     c.cells = "*"                   # fnmatch pattern(s), comma-separated: the cells this process runs
     c.plan_only = False             # print the cells and their commands, run nothing
@@ -57,6 +66,7 @@ def get_config(preset: str = "sample") -> ml_collections.ConfigDict:
         # a 2-core CPU; measured whole: 1905 s. 100 steps are far from converged: a demonstration.
         c.sr_overrides = ml_collections.ConfigDict({"num_train_steps": 100, "adversarial_start_step": 30,
                                                     "eval_every_steps": 100, "checkpoint_every_steps": 50})
+        c.nr_judges = ("cell:nr-alexnet-imagenet",)
     elif preset == "tiny":
         c.fidelity_metrics = ("l1", "ssim", "gmsd")
         c.judges = ("psnr_y", "ssim")
@@ -66,10 +76,15 @@ def get_config(preset: str = "sample") -> ml_collections.ConfigDict:
         c.discriminators = ("patchgan", "alexnet_image")
         c.gan_weights = (0.05,)
         c.iqa_nr_config = "configs/iqa_nr.py:tiny"
+        c.fr_train_config = "configs/iqa_fr_train.py:tiny"
         c.inits = ("discriminator", "random")
+        c.nr_judges = ("cell:nr-alexnet-random",)
+        c.fr_train_overrides = ml_collections.ConfigDict({"num_train_steps": 4, "log_every_steps": 2,
+                                                          "eval_every_steps": 4, "checkpoint_every_steps": 4})
         # Two steps; no EMA, so that the evaluated models differ (an EMA of two steps is the initialisation).
+        # A checkpoint at step 1: the study's kill-and-resume test stops a cell between its two steps.
         c.sr_overrides = ml_collections.ConfigDict({"num_train_steps": 2, "adversarial_start_step": 0,
-                                                    "ema_decay": 0.0})
+                                                    "ema_decay": 0.0, "checkpoint_every_steps": 1})
         c.iqa_overrides = ml_collections.ConfigDict({"plots": False})
         c.bootstrap_resamples = 50
     elif preset == "paper":
@@ -87,6 +102,9 @@ def get_config(preset: str = "sample") -> ml_collections.ConfigDict:
         c.gan_weights = (0.005, 0.01, 0.05, 0.1, 0.5)
         c.iqa_nr_config = "configs/iqa_nr.py:koniq"
         c.iqa_datasets = ("koniq10k",)
+        c.nr_judges = ("cell:nr-resnet50-imagenet",)
+        c.fr_train_config = "configs/iqa_fr_train.py:kadid"
+        c.fr_train_datasets = ("kadid10k", "live", "csiq", "tid2013")
     else:
         raise ValueError(f"unknown preset {preset!r}; presets: sample, tiny, paper")
     return c

@@ -3,9 +3,11 @@ scipy, and the tiny study end to end (every experiment; a rerun trains nothing a
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -51,17 +53,25 @@ def test_the_plan_names_every_cell_and_the_command_that_runs_it(data_dir, tmp_pa
     config = _tiny(data_dir, plan_only=True)
     result = study.run_job(config, str(tmp_path))
     names = list(result["cells"])
-    assert names == ["d-patchgan-gan0.05-seed0", "d-alexnet_image-gan0.05-seed0",
-                     "nr-alexnet-from-d-alexnet_image-gan0.05-seed0", "nr-alexnet-random", "fr-iqa",
+    # The NR judge (an iqa_nr cell of the study) first, then the cells in plan order, each after what it reads.
+    assert names == ["nr-alexnet-random", "d-patchgan-gan0.05-seed0", "d-alexnet_image-gan0.05-seed0",
+                     "nr-alexnet-from-d-alexnet_image-gan0.05-seed0",
+                     "dists-alexnet-from-d-alexnet_image-gan0.05-seed0", "dists-alexnet-random", "fr-iqa",
                      "sr-l1-gan0-seed0", "sr-ssim-gan0-seed0", "sr-gmsd-gan0-seed0"]
     assert set(result["cells"].values()) == {"missing"} and not (tmp_path / "cells").exists()
     out = capsys.readouterr().out
     assert ("python -m asym_jax.main --config=configs/sr_patchgan.py:tiny "
             f"--workdir={tmp_path}/cells/sr-ssim-gan0-seed0") in out
     assert "--config.fidelity=ssim" in out and "--config.eval_metrics=(" in out
-    nr = next(c for c in json.loads((tmp_path / "plan.json").read_text())["cells"] if c["name"].startswith("nr-alexnet-from"))
-    assert nr["overrides"]["init"] == f"discriminator:{tmp_path}/cells/d-alexnet_image-gan0.05-seed0"
-    assert nr["needs"] == ["d-alexnet_image-gan0.05-seed0"]
+    planned = {c["name"]: c for c in json.loads((tmp_path / "plan.json").read_text())["cells"]}
+    source = f"discriminator:{tmp_path}/cells/d-alexnet_image-gan0.05-seed0"
+    nr, dists = (planned[f"{m}-alexnet-from-d-alexnet_image-gan0.05-seed0"] for m in ("nr", "dists"))
+    assert (nr["overrides"]["init"], dists["overrides"]["weights"]) == (source, source)
+    assert nr["needs"] == dists["needs"] == ["d-alexnet_image-gan0.05-seed0"]
+    assert (dists["job"], dists["config"]) == ("iqa_fr_train", "configs/iqa_fr_train.py:tiny")
+    judge = planned["sr-l1-gan0-seed0"]
+    assert judge["overrides"]["eval_metrics"][-1] == f"nr:{tmp_path}/cells/nr-alexnet-random"
+    assert judge["needs"] == ["nr-alexnet-random"]
     # A cell's own command runs it as an ordinary job: its overrides load into that config.
     cell = next(c for c in plan(config, tmp_path) if c.name == "d-alexnet_image-gan0.05-seed0")
     job_config = cell.job_config()
@@ -72,11 +82,17 @@ def test_the_plan_names_every_cell_and_the_command_that_runs_it(data_dir, tmp_pa
                           f"--workdir={tmp_path}", f"--config.data_dir={data_dir}", "--config.plan_only=True",
                           "--config.cells=nr-*,fr-iqa"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == names[2:5]
-    with pytest.raises(ConfigError, match="matches none of the 8 cells"):
+    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["nr-alexnet-random", names[3], "fr-iqa"]
+    with pytest.raises(ConfigError, match="matches none of the 10 cells"):
         study.run_job(_tiny(data_dir, plan_only=True, cells="nothing*"), str(tmp_path))
     with pytest.raises(ConfigError, match="has no field 'no_such_field'"):
         study.run_job(_tiny(data_dir, plan_only=True, sr_overrides={"no_such_field": 1}), str(tmp_path))
+    # An NR judge must be an iqa_nr cell of the study, and not one trained from a discriminator it judges.
+    with pytest.raises(ConfigError, match="names no iqa_nr cell of this study"):
+        study.run_job(_tiny(data_dir, plan_only=True, nr_judges=("cell:dists-alexnet-random",)), str(tmp_path))
+    with pytest.raises(ConfigError, match="wait for each other"):
+        study.run_job(_tiny(data_dir, plan_only=True,
+                            nr_judges=("cell:nr-alexnet-from-d-alexnet_image-gan0.05-seed0",)), str(tmp_path))
 
 
 def test_a_report_of_a_study_not_yet_run_lists_every_cell_as_missing(data_dir, tmp_path):
@@ -86,7 +102,7 @@ def test_a_report_of_a_study_not_yet_run_lists_every_cell_as_missing(data_dir, t
     assert all(r["iqa_srcc"] is None and r["seeds_done"] == 0 for r in section["rows"])
     assert "needs 3 metrics" in section["asymmetry"]["ssim"]["note"]
     text = (tmp_path / "report.md").read_text()
-    assert text.split("## Cells")[1].count("| missing |") == 8 and not (tmp_path / "cells").exists()
+    assert text.split("## Cells")[1].count("| missing |") == 10 and not (tmp_path / "cells").exists()
 
 
 def test_a_cell_is_claimed_by_one_process(tmp_path):
@@ -104,41 +120,89 @@ def test_a_cell_is_claimed_by_one_process(tmp_path):
     assert cells_module.claim(folder)["host"] == "another-host"
 
 
-def test_the_tiny_study_end_to_end(data_dir, tmp_path, capsys):
+def test_the_tiny_study_killed_in_a_cell_resumes_and_reports_every_experiment(data_dir, tmp_path, capsys):
+    """The tiny study's command killed (SIGKILL) inside an SR cell, between its checkpoint at step 1 and its
+    step 2; rerun, it resumes that cell, runs the rest, and the cell's numbers equal an uninterrupted run's.
+    Then the report of every experiment, a rerun that trains nothing, and a changed setting refused."""
+    from asym_jax.data import datasets
+    datasets.prepare("sample", data_dir=data_dir)
+    datasets.prepare("ranking", data_dir=data_dir)
+    root = tmp_path / "study"
+    process = subprocess.Popen([sys.executable, "-m", "asym_jax.main", "--config=configs/study.py:tiny",
+                                f"--workdir={root}", f"--config.data_dir={data_dir}"], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed = root / "cells" / "d-patchgan-gan0.05-seed0"
+    marker = killed / "checkpoints" / "1" / "commit_success.txt"
+    deadline = time.time() + 900
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the study ended before it could be killed"
+    assert not (killed / "eval" / "final.json").exists()
+    assert json.loads((killed / ".claim").read_text())["pid"] == process.pid  # left behind by the killed process
     config = _tiny(data_dir)
-    first = study.run_job(config, str(tmp_path))
+    capsys.readouterr()
+    first = study.run_job(config, str(root))
+    out = capsys.readouterr().out
     assert set(first["cells"].values()) == {"done"}, first["cells"]
-    report = json.loads((tmp_path / "report.json").read_text())
+    assert "cell nr-alexnet-random: done, skipped" in out and "resumed from the checkpoint at step 1" in out
+    assert list(killed.glob(".claim.stale-*"))  # the dead process's claim, taken over
+    # The killed cell equals the same cell run without interruption (judged by the same NR model).
+    whole = tmp_path / "whole"
+    study.run_job(_tiny(data_dir, cells="d-patchgan-*", nr_judges=(f"nr:{root}/cells/nr-alexnet-random",)),
+                  str(whole))
+    a, b = (json.loads((r / "cells" / killed.name / "eval" / "final.json").read_text()) for r in (whole, root))
+    assert a["step"] == b["step"] == 2 and list(a["methods"]["model"]) == list(b["methods"]["model"])
+    for method in a["methods"]:
+        for metric, value in a["methods"][method].items():
+            np.testing.assert_allclose(b["methods"][method][metric], value, rtol=1e-6, err_msg=f"{method}/{metric}")
+    rows = {r: json.loads((r / "report.json").read_text())["discriminator"]["rows"][0] for r in (whole, root)}
+    assert [t[0] for t in rows[root]["d_gap_trace"]] == [1, 2]
+    np.testing.assert_allclose(rows[root]["d_gap_trace"], rows[whole]["d_gap_trace"], rtol=1e-5)
+    report = json.loads((root / "report.json").read_text())
     section = report["fidelity"]["by_gan_weight"][0]
     assert [r["metric"] for r in section["rows"]] == ["l1", "ssim", "gmsd"]
-    fr = json.loads((tmp_path / "cells" / "fr-iqa" / "results.json").read_text())["results"]
+    fr = json.loads((root / "cells" / "fr-iqa" / "results.json").read_text())["results"]
     for row in section["rows"]:  # the IQA side is the iqa_fr cell's SRCC, the SR side each cell's evaluation
         assert row["iqa_srcc"] == next(r["srcc"] for r in fr if r["metric"] == row["metric"])
-        final = json.loads((tmp_path / "cells" / f"sr-{row['metric']}-gan0-seed0" / "eval" / "final.json").read_text())
+        final = json.loads((root / "cells" / f"sr-{row['metric']}-gan0-seed0" / "eval" / "final.json").read_text())
         assert row["psnr_y"] == final["methods"]["model"]["psnr_y"]
     assert len({r["psnr_y"] for r in section["rows"]}) == 3  # three losses, three different models
     asymmetry = section["asymmetry"]["ssim"]
     means = [r["ssim"] for r in section["rows"]]
     assert asymmetry["kendall_tau"] == pytest.approx(
         scipy_stats.kendalltau([r["iqa_srcc"] for r in section["rows"]], means).statistic, abs=1e-12)
-    init = {r["init"]: r for r in report["init"]["rows"]}
-    assert set(init) == {"discriminator", "random"} and all(r["srcc"] is not None for r in init.values())
-    manifest = json.loads((tmp_path / "cells" / "nr-alexnet-from-d-alexnet_image-gan0.05-seed0" /
+    judge = f"nr:{root}/cells/nr-alexnet-random"  # the study's own NR model judges every SR model
+    assert report["judge_labels"][judge] == "nr:cells/nr-alexnet-random"
+    for row in section["rows"]:
+        final = json.loads((root / "cells" / f"sr-{row['metric']}-gan0-seed0" / "eval" / "final.json").read_text())
+        assert row[judge] == final["methods"]["model"][judge]
+    assert "| nr:cells/nr-alexnet-random |" in (root / "report.md").read_text()
+    init = {(r["model"], r["init"]): r for r in report["init"]["rows"]}
+    assert set(init) == {(m, i) for m in ("nr", "dists") for i in ("discriminator", "random")}
+    assert all(r["srcc"] is not None and r["initial_srcc"] is not None for r in init.values())
+    learned = json.loads((root / "cells" / "dists-alexnet-random" / "results.json").read_text())["results"]
+    assert init["dists", "random"]["srcc"] == next(r["srcc"] for r in learned if r["weights"] == "learned")
+    assert init["dists", "random"]["initial_srcc"] == next(r["srcc"] for r in learned if r["weights"] == "uniform")
+    assert all(r["d_gap"] is not None for r in report["discriminator"]["rows"])
+    manifest = json.loads((root / "cells" / "nr-alexnet-from-d-alexnet_image-gan0.05-seed0" /
                            "manifest.json").read_text())
-    assert manifest["trunks"]["trunk"]["source"].startswith(f"discriminator:{tmp_path}/cells/d-alexnet_image")
-    text = (tmp_path / "report.md").read_text()
-    assert "Kendall tau" in text and "demonstration" in text and "d-patchgan-gan0.05-seed0 | discriminator | done" in text
+    assert manifest["trunks"]["trunk"]["source"].startswith(f"discriminator:{root}/cells/d-alexnet_image")
+    text = (root / "report.md").read_text()
+    assert "Kendall tau" in text and "demonstration" in text
+    assert "d-patchgan-gan0.05-seed0 | discriminator | done" in text
     for plot in ("quality_vs_gan_weight_ssim.png", "iqa_vs_optimisation_gan0_ssim.png", "init_comparison.png",
-                 "sr_crops.png"):
-        assert (tmp_path / "plots" / plot).is_file() and f"(plots/{plot})" in text, plot
+                 "sr_crops.png", "stability.png", "quality_vs_gan_weight_nr-cells-nr-alexnet-random.png"):
+        assert (root / "plots" / plot).is_file() and f"(plots/{plot})" in text, plot
     assert [label for label, _ in report["sr_crops"]["tiles"]][:2] == ["bicubic", "patchgan, GAN 0.05, seed 0"]
     assert len(report["sr_crops"]["tiles"]) == 6  # bicubic and the five SR cells
     # A rerun trains nothing and reports the same numbers; a changed cell setting is refused.
     capsys.readouterr()
-    again = study.run_job(config, str(tmp_path))
+    again = study.run_job(config, str(root))
     out = capsys.readouterr().out
-    assert out.count("skipped") == 8 and "training from" not in out
+    assert out.count("skipped") == 10 and "training from" not in out
     assert again["report"] == first["report"]
     changed = _tiny(data_dir, judges=("psnr_y",))
     with pytest.raises(ConfigError, match="was made with other settings"):
-        study.run_job(changed, str(tmp_path))
+        study.run_job(changed, str(root))

@@ -154,6 +154,13 @@ def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     for method in a["methods"]:
         for metric, value in a["methods"][method].items():
             np.testing.assert_allclose(b["methods"][method][metric], value, rtol=1e-6, err_msg=f"{method}/{metric}")
+    # The training log holds every logging step once, those of the killed run's lost steps dropped at resume.
+    from asym_jax.train.progress import read_train_log
+    whole_log, killed_log = (read_train_log(tmp_path / name / "train_log.jsonl") for name in ("whole", "killed"))
+    assert [r["step"] for r in killed_log] == [r["step"] for r in whole_log] == list(range(2, 13, 2))
+    for x, y in zip(whole_log, killed_log):
+        assert set(x) == set(y) and "d_real" in x
+        np.testing.assert_allclose([y[k] for k in x], list(x.values()), rtol=1e-5, err_msg=str(x["step"]))
 
 
 def test_nan_loss_stops_before_any_evaluation_or_checkpoint(data_dir, tmp_path, monkeypatch):
@@ -231,3 +238,17 @@ def test_bfloat16_compute_and_every_adversarial_objective(data_dir, tmp_path):
         trainer = sr_gan.build(config, tmp_path / kind)
         metrics = jax.device_get(sr_gan.train_step(trainer))
         assert metrics["finite"] == 1.0 and metrics["d_loss"] > 0, (kind, metrics)
+
+
+def test_the_train_log_keeps_the_steps_behind_the_restored_weights(tmp_path):
+    from asym_jax.train.progress import TrainLog, read_train_log
+    path = tmp_path / "train_log.jsonl"
+    log = TrainLog(path, 0)
+    log.append(2, {"d_real": 1.0})
+    log.append(4, {"d_real": 2.0})
+    with open(path, "a") as f:
+        f.write('{"step": 6, "d_re')  # killed in the middle of a line
+    assert [r["step"] for r in read_train_log(path)] == [2, 4]
+    TrainLog(path, 2)  # resumed from the checkpoint at step 2
+    assert read_train_log(path) == [{"step": 2, "d_real": 1.0}]
+    assert read_train_log(tmp_path / "none.jsonl") == []

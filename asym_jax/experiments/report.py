@@ -24,6 +24,8 @@ import numpy as np
 
 __all__ = ["write_report"]
 
+_MODELS = {"nr": "NR-IQA model", "dists": "DISTS-style FR model"}
+
 
 def _read(path: pathlib.Path):
     try:
@@ -45,10 +47,21 @@ def _per_image(final: dict, method: str, judge: str) -> list[float]:
     return [float(row[f"{method}/{judge}"]) for row in final["images"]]
 
 
+def _judges(config, root) -> list[str]:
+    """The keys of the judges in each SR cell's ``eval/final.json`` (``cell:`` NR judges resolved)."""
+    from asym_jax.experiments.plan import nr_judges
+    return list(config.judges) + nr_judges(config, root)[0]
+
+
+def _judge_label(judge: str, root) -> str:
+    """A judge as the tables name it: the study's own NR cells relative to the study (``nr:cells/<name>``)."""
+    return judge.replace(f"nr:{pathlib.Path(root)}/", "nr:")
+
+
 def _fidelity(config, root, cells, status) -> dict:
     from asym_jax.eval import stats
 
-    judges = list(config.judges) + list(config.nr_judges)
+    judges = _judges(config, root)
     fr_cell = next((c for c in cells if c.name == "fr-iqa"), None)
     fr = _read(fr_cell.workdir(root) / "results.json") if fr_cell and status[fr_cell.name] == "done" else None
     iqa = {}
@@ -95,21 +108,62 @@ def _fidelity(config, root, cells, status) -> dict:
             "fr_cell": "done" if fr else "missing"}
 
 
+def _stability(folder: pathlib.Path) -> dict:
+    """The discriminator's mean output on real minus on SR images (``d_real - d_fake``, logged means) at each
+    logging step of an SR run, and its mean over the last quarter of them: how far ahead the discriminator is."""
+    from asym_jax.train.progress import read_train_log
+
+    trace = [[r["step"], r["d_real"] - r["d_fake"]] for r in read_train_log(folder / "train_log.jsonl")
+             if "d_real" in r and "d_fake" in r]
+    tail = [gap for _, gap in trace[len(trace) - max(1, len(trace) // 4):]]
+    return {"trace": trace, "d_gap": float(np.mean(tail)) if tail else None}
+
+
 def _discriminator(config, root, cells, status) -> dict:
-    judges = list(config.judges) + list(config.nr_judges)
+    judges = _judges(config, root)
     rows = []
     for d in config.discriminators:
         for w in config.gan_weights:
             group = [c for c in cells if c.experiment == "discriminator" and _labels(c)["discriminator"] == d
                      and _labels(c)["gan_weight"] == float(w)]
-            finals = [_read(c.workdir(root) / "eval" / "final.json") for c in group if status[c.name] == "done"]
+            done = [c for c in group if status[c.name] == "done"]
+            finals = [_read(c.workdir(root) / "eval" / "final.json") for c in done]
+            stability = [_stability(c.workdir(root)) for c in group if status[c.name] in ("done", "diverged")]
+            gaps = [s["d_gap"] for s in stability if s["d_gap"] is not None]
             row = {"discriminator": d, "gan_weight": float(w), "seeds_done": len(finals), "seeds": len(group),
-                   "diverged": sum(status[c.name] == "diverged" for c in group)}
+                   "diverged": sum(status[c.name] == "diverged" for c in group),
+                   "d_gap": float(np.mean(gaps)) if gaps else None,
+                   "d_gap_trace": stability[0]["trace"] if stability else []}
             for j in judges:
                 values = [f["methods"]["model"][j] for f in finals if f]
                 row[j] = float(np.mean(values)) if values else None
             rows.append(row)
     return {"judges": judges, "rows": rows}
+
+
+def _nr_figures(result: dict) -> dict:
+    """Test SRCC / PLCC of an iqa_nr result: its test row, or with ``splits="all"`` the median over the
+    splits and the range (2.5th-97.5th percentile) the splits span."""
+    if "summary" in result:
+        row = result["summary"][0]
+        values = row["srcc"]["values"]
+        return {"srcc": row["srcc"]["median"], "plcc": row["plcc"]["median"], "splits": row["splits"],
+                "srcc_ci95": [float(v) for v in np.percentile(values, [2.5, 97.5])] if values else None,
+                "initial_srcc": None}
+    row = result["results"][0]
+    return {"srcc": row.get("srcc"), "plcc": row.get("plcc"), "srcc_ci95": row.get("srcc_ci95"), "splits": 1,
+            "initial_srcc": row.get("initial_srcc")}
+
+
+def _dists_figures(result: dict) -> dict:
+    """Test SRCC / PLCC of an iqa_fr_train result: the learned weights on the test split (the first row);
+    "step 0" is the same trunk with uniform weights."""
+    rows = result["results"]
+    learned = next(r for r in rows if r["weights"] == "learned")
+    uniform = next(r for r in rows if r["weights"] == "uniform" and r["dataset"] == learned["dataset"]
+                   and r["split"] == learned["split"])
+    return {"srcc": learned.get("srcc"), "plcc": learned.get("plcc"), "srcc_ci95": learned.get("srcc_ci95"),
+            "splits": 1, "initial_srcc": uniform.get("srcc")}
 
 
 def _init(config, root, cells, status) -> dict:
@@ -118,10 +172,10 @@ def _init(config, root, cells, status) -> dict:
         if c.experiment != "init":
             continue
         result = _read(c.workdir(root) / "results.json") if status[c.name] == "done" else None
-        test = (result or {}).get("results", [{}])[0] if result and "results" in result else None
-        rows.append({**_labels(c), "cell": c.name, "status": status[c.name],
-                     "srcc": test.get("srcc") if test else None, "plcc": test.get("plcc") if test else None,
-                     "initial_srcc": test.get("initial_srcc") if test else None})
+        figures = {"srcc": None, "plcc": None, "srcc_ci95": None, "splits": None, "initial_srcc": None}
+        if result:
+            figures = _nr_figures(result) if c.job == "iqa_nr" else _dists_figures(result)
+        rows.append({**_labels(c), "cell": c.name, "status": status[c.name], **figures})
     return {"rows": rows}
 
 
@@ -139,9 +193,12 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from asym_jax.experiments.cells import slug
+
     folder = root / "plots"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    labels = report.get("judge_labels", {})
     fidelity = report.get("fidelity")
     if fidelity:
         for section in fidelity["by_gan_weight"]:
@@ -155,9 +212,10 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
                 for x, y, name in points:
                     ax.annotate(name, (x, y), fontsize=7)
                 ax.set_xlabel("SRCC as an FR-IQA model")
-                ax.set_ylabel(f"{j} of the SR model ({'higher' if _judge_direction(j) else 'lower'} is better)")
+                ax.set_ylabel(f"{labels.get(j, j)} of the SR model "
+                              f"({'higher' if _judge_direction(j) else 'lower'} is better)")
                 ax.set_title(f"GAN weight {section['gan_weight']:g}", fontsize=9)
-                name = f"iqa_vs_optimisation_gan{section['gan_weight']:g}_{j.replace(':', '_').replace('/', '_')}.png"
+                name = f"iqa_vs_optimisation_gan{section['gan_weight']:g}_{slug(labels.get(j, j))}.png"
                 written.append(_save(fig, folder, name))
     discriminator = report.get("discriminator")
     if discriminator and discriminator["rows"]:
@@ -173,25 +231,38 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
                     ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=d)
             ax.set_xscale("log")
             ax.set_xlabel("GAN weight")
-            ax.set_ylabel(j)
+            ax.set_ylabel(labels.get(j, j))
             ax.legend(fontsize=7)
-            name = f"quality_vs_gan_weight_{j.replace(':', '_').replace('/', '_')}.png"
-            written.append(_save(fig, folder, name))
+            written.append(_save(fig, folder, f"quality_vs_gan_weight_{slug(labels.get(j, j))}.png"))
+        traces = [r for r in discriminator["rows"] if r["d_gap_trace"]]
+        if traces:
+            fig, ax = plt.subplots(figsize=(5.5, 3.5))
+            for r in traces:
+                ax.plot([t[0] for t in r["d_gap_trace"]], [t[1] for t in r["d_gap_trace"]],
+                        label=f"{r['discriminator']}, GAN {r['gan_weight']:g}")
+            ax.axhline(0.0, color="grey", linewidth=0.5)
+            ax.set_xlabel("step")
+            ax.set_ylabel("D(real) - D(SR), mean output")
+            ax.legend(fontsize=6)
+            written.append(_save(fig, folder, "stability.png"))
     init = report.get("init")
     points = [r for r in (init or {}).get("rows", []) if r["srcc"] is not None]
     if points:
         backbones = list(dict.fromkeys(r["backbone"] for r in points))
         inits = list(dict.fromkeys(r["init"] for r in points))
-        fig, ax = plt.subplots(figsize=(1.2 + 1.4 * len(backbones), 3.5))
+        models = list(dict.fromkeys(r["model"] for r in points))
+        fig, axes = plt.subplots(1, len(models), figsize=(len(models) * (1.2 + 1.4 * len(backbones)), 3.5),
+                                 squeeze=False)
         width = 0.8 / len(inits)
-        for k, name in enumerate(inits):
-            values = [next((r["srcc"] for r in points if r["backbone"] == b and r["init"] == name), np.nan)
-                      for b in backbones]
-            ax.bar(np.arange(len(backbones)) + (k - (len(inits) - 1) / 2) * width, values, width, label=name)
-        ax.set_xticks(np.arange(len(backbones)), backbones)
-        ax.set_ylabel("test SRCC of the NR-IQA model")
-        ax.axhline(0.0, color="grey", linewidth=0.5)
-        ax.legend(fontsize=7)
+        for ax, model in zip(axes[0], models):
+            for k, name in enumerate(inits):
+                values = [next((r["srcc"] for r in points if (r["model"], r["backbone"], r["init"]) ==
+                                (model, b, name)), np.nan) for b in backbones]
+                ax.bar(np.arange(len(backbones)) + (k - (len(inits) - 1) / 2) * width, values, width, label=name)
+            ax.set_xticks(np.arange(len(backbones)), backbones)
+            ax.set_ylabel(f"test SRCC of the {_MODELS[model]}")
+            ax.axhline(0.0, color="grey", linewidth=0.5)
+            ax.legend(fontsize=7)
         written.append(_save(fig, folder, "init_comparison.png"))
     crops = report.get("sr_crops")
     if crops and crops["tiles"]:
@@ -241,6 +312,7 @@ def _markdown(report: dict) -> str:
         interval = row.get(f"{key}_ci95")
         return f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else ""
 
+    labels = report.get("judge_labels", {})
     lines = ["# The asymmetry study", ""]
     if report.get("demonstration"):
         lines += [report["demonstration"], ""]
@@ -252,7 +324,7 @@ def _markdown(report: dict) -> str:
         for section in fidelity["by_gan_weight"]:
             judges = fidelity["judges"]
             lines += [f"### GAN weight {section['gan_weight']:g}", "",
-                      "| metric | IQA SRCC | " + " | ".join(judges) + " | seeds |",
+                      "| metric | IQA SRCC | " + " | ".join(labels.get(j, j) for j in judges) + " | seeds |",
                       "|---|---:|" + "---:|" * len(judges) + "---:|"]
             for r in section["rows"]:
                 lines.append(f"| {r['metric']} | {fmt(r['iqa_srcc'])} | " + " | ".join(fmt(r[j]) for j in judges)
@@ -262,28 +334,36 @@ def _markdown(report: dict) -> str:
             lines += ["", "| judge | Kendall tau [95% CI] | SRCC [95% CI] | metrics |", "|---|---|---|---:|"]
             for j, a in section["asymmetry"].items():
                 if "note" in a:
-                    lines.append(f"| {j} | - | - | {a['note']} |")
+                    lines.append(f"| {labels.get(j, j)} | - | - | {a['note']} |")
                 else:
-                    lines.append(f"| {j} | {fmt(a['kendall_tau'])}{ci(a, 'kendall_tau')} | {fmt(a['srcc'])}"
-                                 f"{ci(a, 'srcc')} | {a['n_methods']} |")
+                    lines.append(f"| {labels.get(j, j)} | {fmt(a['kendall_tau'])}{ci(a, 'kendall_tau')} | "
+                                 f"{fmt(a['srcc'])}{ci(a, 'srcc')} | {a['n_methods']} |")
             lines.append("")
     discriminator = report.get("discriminator")
     if discriminator:
         judges = discriminator["judges"]
-        lines += ["## 2. Discriminator design", "", "| discriminator | GAN weight | " + " | ".join(judges) +
-                  " | seeds | diverged |", "|---|---:|" + "---:|" * len(judges) + "---:|---:|"]
+        lines += ["## 2. Discriminator design", "",
+                  "D gap: the discriminator's mean output on real minus on SR images over the last quarter of the "
+                  "logged steps (mean over seeds; `stability.png` shows it over training).", "",
+                  "| discriminator | GAN weight | " + " | ".join(labels.get(j, j) for j in judges) +
+                  " | D gap | seeds | diverged |", "|---|---:|" + "---:|" * len(judges) + "---:|---:|---:|"]
         for r in discriminator["rows"]:
             lines.append(f"| {r['discriminator']} | {r['gan_weight']:g} | " + " | ".join(fmt(r[j]) for j in judges)
-                         + f" | {r['seeds_done']}/{r['seeds']} | {r['diverged']} |")
+                         + f" | {fmt(r['d_gap'])} | {r['seeds_done']}/{r['seeds']} | {r['diverged']} |")
         lines.append("")
     init = report.get("init")
     if init:
         lines += ["## 3. Discriminators as IQA initialisation", "",
-                  "| backbone | init | test SRCC | test PLCC | step-0 SRCC | cell |", "|---|---|---:|---:|---:|---|"]
+                  "Test SRCC on the first IQA set's test split (with several seeded splits: the median, and the "
+                  "range of the middle 95% of splits; one split: the bootstrap interval). Step 0: the NR model "
+                  "before training; for a DISTS-style model, its trunk with uniform weights.", "",
+                  "| model | backbone | init | test SRCC [95%] | test PLCC | step-0 SRCC | splits | cell |",
+                  "|---|---|---|---|---:|---:|---:|---|"]
         for r in init["rows"]:
             source = f"discriminator ({r['discriminator']})" if r["init"] == "discriminator" else r["init"]
-            lines.append(f"| {r['backbone']} | {source} | {fmt(r['srcc'])} | {fmt(r['plcc'])} | "
-                         f"{fmt(r['initial_srcc'])} | {r['status']} |")
+            lines.append(f"| {_MODELS[r['model']]} | {r['backbone']} | {source} | {fmt(r['srcc'])}"
+                         f"{ci(r, 'srcc')} | {fmt(r['plcc'])} | {fmt(r['initial_srcc'])} | {r['splits'] or '-'} | "
+                         f"{r['status']} |")
         lines.append("")
     lines += ["## Cells", "", "| cell | experiment | status |", "|---|---|---|"]
     lines += [f"| {c['name']} | {c['experiment']} | {c['status']} |" for c in report["cells"]]
@@ -300,6 +380,7 @@ def write_report(config, root: pathlib.Path, cells, status: dict) -> dict:
     if "ranking" in (*config.fr_datasets, *config.iqa_datasets) or "sample" in config.sr_config:
         report["demonstration"] = ("The embedded `sample` and `ranking` sets are a demonstration: these numbers show "
                                    "the machinery at work, not the paper's findings.")
+    report["judge_labels"] = {j: _judge_label(j, root) for j in _judges(config, root)}
     if "fidelity" in config.experiments:
         report["fidelity"] = _fidelity(config, root, cells, status)
     if "discriminator" in config.experiments:

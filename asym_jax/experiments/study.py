@@ -19,9 +19,10 @@ from asym_jax.errors import ConfigError, DivergedError, InputError
 __all__ = ["FIELDS", "check_config", "run_job", "select"]
 
 FIELDS = ("job", "experiments", "seeds", "fidelity_metrics", "fr_datasets", "fr_config", "sr_config",
-          "fidelity_gan_weights", "judges", "nr_judges", "discriminators", "gan_weights", "iqa_nr_config", "inits",
-          "iqa_datasets", "data_dir", "manual_dir", "weights_dir", "sr_overrides", "iqa_overrides", "cells",
-          "plan_only", "report_only", "bootstrap_resamples", "report_seed")
+          "fidelity_gan_weights", "judges", "nr_judges", "discriminators", "gan_weights", "init_jobs",
+          "iqa_nr_config", "inits", "iqa_datasets", "fr_train_config", "fr_train_datasets", "data_dir",
+          "manual_dir", "weights_dir", "sr_overrides", "iqa_overrides", "fr_train_overrides", "cells", "plan_only",
+          "report_only", "bootstrap_resamples", "report_seed")
 INITS = ("discriminator", "imagenet", "random")
 
 

@@ -15,7 +15,7 @@ from clu import periodic_actions
 
 from asym_jax.errors import DivergedError
 
-__all__ = ["LossLog", "Progress", "format_duration", "print_line"]
+__all__ = ["LossLog", "Progress", "TrainLog", "format_duration", "print_line", "read_train_log"]
 
 _SHOWN = ("g_total", "pixel", "fidelity", "g_gan", "d_loss", "d_real", "d_fake")
 
@@ -27,6 +27,50 @@ def print_line(line: str) -> None:
 def format_duration(seconds: float) -> str:
     seconds = int(max(0, seconds))
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def read_train_log(path) -> list[dict]:
+    """The records of a ``train_log.jsonl`` (one JSON object per logging step, ``{"step": ..., <mean>: ...}``),
+    in order; a line cut short by a kill is skipped; no file: ``[]``."""
+    import json
+    import pathlib
+
+    try:
+        lines = pathlib.Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records
+
+
+class TrainLog:
+    """``<workdir>/train_log.jsonl``: the mean of each training scalar over every logging interval, one line
+    per logging step, across resumes. Opening it at ``step`` (the step training starts from: 0 or the restored
+    checkpoint's) drops the records after that step, written by a run that was killed before its next
+    checkpoint, so the file always describes the steps that led to the current weights."""
+
+    def __init__(self, path, step: int):
+        import json
+        import pathlib
+
+        from asym_jax.io import write_atomic
+
+        self.path = pathlib.Path(path)
+        kept = [r for r in read_train_log(self.path) if r["step"] <= step]
+        write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def append(self, step: int, means: dict[str, float]) -> None:
+        import json
+
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": int(step), **{k: float(v) for k, v in means.items()}}) + "\n")
 
 
 class Progress(periodic_actions.ReportProgress):

@@ -220,7 +220,7 @@ def run_job(config, workdir: str, *, devices=None) -> dict | None:
 
     from asym_jax.eval.sr import format_panel
     from asym_jax.manifest import check_manifest
-    from asym_jax.train.progress import Progress, print_line
+    from asym_jax.train.progress import Progress, TrainLog, print_line
 
     trainer = build(config, workdir, devices=devices)
     workdir = trainer.workdir
@@ -234,6 +234,7 @@ def run_job(config, workdir: str, *, devices=None) -> dict | None:
         resumed = _restore(manager, trainer)
         writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=not primary)
         _start(trainer, resumed, records, primary, writer)
+        train_log = TrainLog(workdir / "train_log.jsonl", resumed or 0) if primary else None
         progress = Progress(num_train_steps=config.num_train_steps, every_steps=config.log_every_steps,
                             batch_size=config.batch_size, writer=writer,
                             print_fn=print_line if primary else (lambda line: None))
@@ -258,6 +259,8 @@ def run_job(config, workdir: str, *, devices=None) -> dict | None:
                 means = {k: float(np.mean([h[k] for _, h in history if k in h])) for k in history[-1][1]
                          if k != "finite"}
                 writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
+                if train_log is not None:
+                    train_log.append(step, means)
                 progress.losses = means
             progress(step)
             if profile is not None:
