@@ -38,6 +38,24 @@ def to_torch(torch, x: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(x, np.float32), (0, 3, 1, 2))))
 
 
+def kill_when(command, marker: pathlib.Path, *, env=None, timeout: float = 900) -> int:
+    """Starts ``command`` (``python -m asym_jax.main ...``) in the repository and kills it with SIGKILL as soon
+    as ``marker`` exists (e.g. a checkpoint's ``commit_success.txt``); asserts it was still running then.
+    Returns its pid."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while not marker.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, f"{command[2:4]} ended before it could be killed"
+    return process.pid
+
+
 def assert_close(actual, expected, *, rtol=1e-4, atol=0.0, what=""):
     actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
     assert actual.shape == expected.shape, (what, actual.shape, expected.shape)

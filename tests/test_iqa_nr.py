@@ -182,6 +182,9 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(nr_run, tmp_path, ca
     _same(_state(tmp_path / "half", 4)["params"], _state(nr_run.workdir, 4)["params"])
     for ours, whole in zip(resumed["results"], nr_run.result["results"]):
         assert ours["srcc"] == whole["srcc"] and ours.get("initial_srcc") == whole.get("initial_srcc")
+    # The loss history spans the resume: steps 2 (before it) and 4, as the uninterrupted run's.
+    assert [s for s, _ in resumed["train_loss"]] == [s for s, _ in nr_run.result["train_loss"]] == [2, 4]
+    np.testing.assert_allclose(resumed["train_loss"], nr_run.result["train_loss"], rtol=1e-5)
 
 
 def _predictions(workdir, name):

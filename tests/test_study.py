@@ -3,15 +3,13 @@ scipy, and the tiny study end to end (every experiment; a rerun trains nothing a
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from helpers import ROOT, load_config
+from helpers import ROOT, kill_when, load_config
 from scipy import stats as scipy_stats
 
 from asym_jax.errors import ConfigError, InputError
@@ -72,6 +70,11 @@ def test_the_plan_names_every_cell_and_the_command_that_runs_it(data_dir, tmp_pa
     judge = planned["sr-l1-gan0-seed0"]
     assert judge["overrides"]["eval_metrics"][-1] == f"nr:{tmp_path}/cells/nr-alexnet-random"
     assert judge["needs"] == ["nr-alexnet-random"]
+    # With every seeded split, the NR cells run ten splits and a cell judge is the first split's model.
+    every = {c.name: c for c in plan(_tiny(data_dir, nr_splits="all"), tmp_path)}
+    assert dict(every["nr-alexnet-random"].overrides)["splits"] == "all"
+    assert dict(every["sr-l1-gan0-seed0"].overrides)["eval_metrics"][-1] == \
+        f"nr:{tmp_path}/cells/nr-alexnet-random/splits/seed0"
     # A cell's own command runs it as an ordinary job: its overrides load into that config.
     cell = next(c for c in plan(config, tmp_path) if c.name == "d-alexnet_image-gan0.05-seed0")
     job_config = cell.job_config()
@@ -128,19 +131,11 @@ def test_the_tiny_study_killed_in_a_cell_resumes_and_reports_every_experiment(da
     datasets.prepare("sample", data_dir=data_dir)
     datasets.prepare("ranking", data_dir=data_dir)
     root = tmp_path / "study"
-    process = subprocess.Popen([sys.executable, "-m", "asym_jax.main", "--config=configs/study.py:tiny",
-                                f"--workdir={root}", f"--config.data_dir={data_dir}"], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed = root / "cells" / "d-patchgan-gan0.05-seed0"
-    marker = killed / "checkpoints" / "1" / "commit_success.txt"
-    deadline = time.time() + 900
-    while not marker.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the study ended before it could be killed"
+    pid = kill_when([sys.executable, "-m", "asym_jax.main", "--config=configs/study.py:tiny", f"--workdir={root}",
+                     f"--config.data_dir={data_dir}"], killed / "checkpoints" / "1" / "commit_success.txt")
     assert not (killed / "eval" / "final.json").exists()
-    assert json.loads((killed / ".claim").read_text())["pid"] == process.pid  # left behind by the killed process
+    assert json.loads((killed / ".claim").read_text())["pid"] == pid  # left behind by the killed process
     config = _tiny(data_dir)
     capsys.readouterr()
     first = study.run_job(config, str(root))
@@ -206,3 +201,23 @@ def test_the_tiny_study_killed_in_a_cell_resumes_and_reports_every_experiment(da
     changed = _tiny(data_dir, judges=("psnr_y",))
     with pytest.raises(ConfigError, match="was made with other settings"):
         study.run_job(changed, str(root))
+
+
+def test_the_init_table_reads_medians_over_splits_and_the_learned_dists_weights():
+    from asym_jax.experiments import report
+    values = [0.61, 0.70, 0.55, 0.80, 0.66]
+    summary = {"summary": [{"dataset": "koniq10k", "splits": 5, "srcc": {"median": float(np.median(values)),
+                                                                          "values": values},
+                            "plcc": {"median": 0.7, "values": [0.7] * 5}}]}
+    row = report._nr_figures(summary)
+    assert (row["srcc"], row["plcc"], row["splits"]) == (0.66, 0.7, 5)
+    assert row["srcc_ci95"] == pytest.approx(list(np.percentile(values, [2.5, 97.5])))
+    single = report._nr_figures({"results": [{"srcc": 0.5, "plcc": 0.4, "srcc_ci95": [0.3, 0.6],
+                                              "initial_srcc": 0.1}]})
+    assert (single["srcc"], single["srcc_ci95"], single["initial_srcc"], single["splits"]) == (0.5, [0.3, 0.6], 0.1, 1)
+    rows = [{"weights": "learned", "dataset": "kadid10k", "split": "seed0/test", "srcc": 0.8, "plcc": 0.79},
+            {"weights": "uniform", "dataset": "kadid10k", "split": "seed0/test", "srcc": 0.7, "plcc": 0.69},
+            {"weights": "learned", "dataset": "live", "split": "full", "srcc": 0.9, "plcc": 0.88},
+            {"weights": "uniform", "dataset": "live", "split": "full", "srcc": 0.85, "plcc": 0.84}]
+    dists = report._dists_figures({"results": rows})
+    assert (dists["srcc"], dists["plcc"], dists["initial_srcc"]) == (0.8, 0.79, 0.7)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -16,7 +14,7 @@ import pytest
 from asym_jax.train import sr_gan
 from asym_jax.train.config import ConfigError
 
-from helpers import ROOT, assert_float32_highest, load_config, tiny
+from helpers import ROOT, assert_float32_highest, kill_when, load_config, tiny
 
 
 # Each family with the trunks its manifest must record: {role: (backbone, source)}.
@@ -134,15 +132,8 @@ def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     assert whole.returncode == 0, whole.stderr[-3000:]
     assert list((tmp_path / "whole" / "profile").rglob("*.xplane.pb")), "no profiler trace"  # steps 10-12
 
-    process = subprocess.Popen(_main(tmp_path / "killed", data_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    marker = tmp_path / "killed" / "checkpoints" / "2" / "commit_success.txt"
-    deadline = time.time() + 600
-    while not marker.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    kill_when(_main(tmp_path / "killed", data_dir), tmp_path / "killed" / "checkpoints" / "2" / "commit_success.txt",
+              env=env)
     assert not (tmp_path / "killed" / "eval" / "final.json").exists()
     resumed = subprocess.run(_main(tmp_path / "killed", data_dir), cwd=ROOT, env=env, capture_output=True, text=True,
                              timeout=600)

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from asym_jax.errors import InputError
+from asym_jax.errors import ConfigError, InputError
 from asym_jax.eval.report import ci_text, fmt, scatter_plot
 
 __all__ = ["FIELDS", "check_config", "image_batches", "metric_file_name", "pad_to", "run_job"]
@@ -42,10 +42,6 @@ _COLUMNS = ("index", "name", "ref_id", "distortion", "score", "prediction")
 _SAVE_EVERY_S = 60.0  # per-image scores reach the disk at least this often while a dataset is scored
 
 
-class IQAConfigError(InputError):
-    """An ``iqa_fr`` configuration that cannot run."""
-
-
 def check_config(config) -> None:
     """Refuses unknown fields, unknown metrics, non-FR datasets and bad options, before anything loads."""
     from asym_jax.data import datasets
@@ -54,24 +50,24 @@ def check_config(config) -> None:
 
     unknown = sorted(set(config.keys()) - set(FIELDS))
     if unknown:
-        raise IQAConfigError(f"unknown config field {unknown[0]!r} for the iqa_fr job; fields: {', '.join(FIELDS)}")
+        raise ConfigError(f"unknown config field {unknown[0]!r} for the iqa_fr job; fields: {', '.join(FIELDS)}")
     check_specs(list(config.metrics))
     if len(set(config.metrics)) != len(config.metrics):
-        raise IQAConfigError(f"metrics lists a spec twice: {list(config.metrics)}")
+        raise ConfigError(f"metrics lists a spec twice: {list(config.metrics)}")
     if not config.datasets:
-        raise IQAConfigError("no dataset given (config.datasets)")
+        raise ConfigError("no dataset given (config.datasets)")
     for name in config.datasets:
         spec = datasets.spec_of(name)
         if getattr(spec, "kind", None) != "fr":
             kind = "a super-resolution set" if not hasattr(spec, "kind") else "a no-reference set (no references)"
-            raise IQAConfigError(f"dataset {name!r} is {kind}; full-reference IQA needs reference images: "
+            raise ConfigError(f"dataset {name!r} is {kind}; full-reference IQA needs reference images: "
                                  "ranking, live, csiq, tid2013, kadid10k, pipal")
     if config.logistic not in LOGISTIC_FORMS:
-        raise IQAConfigError(f"logistic must be one of {LOGISTIC_FORMS}, got {config.logistic!r}")
+        raise ConfigError(f"logistic must be one of {LOGISTIC_FORMS}, got {config.logistic!r}")
     if config.batch_size < 1:
-        raise IQAConfigError(f"batch_size must be at least 1, got {config.batch_size}")
+        raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}")
     if config.bootstrap_resamples < 0:
-        raise IQAConfigError(f"bootstrap_resamples must be >= 0, got {config.bootstrap_resamples}")
+        raise ConfigError(f"bootstrap_resamples must be >= 0, got {config.bootstrap_resamples}")
 
 
 def metric_file_name(spec: str) -> str:

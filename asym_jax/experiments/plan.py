@@ -28,8 +28,8 @@ def nr_judges(config, root: pathlib.Path) -> tuple[list[str], list[str]]:
     for judge in config.nr_judges:
         if str(judge).startswith(CELL_JUDGE):
             name = str(judge)[len(CELL_JUDGE):]
-            every_split = load_job_config(config.iqa_nr_config, dict(config.iqa_overrides)).splits == "all"
-            specs.append(f"nr:{pathlib.Path(root) / 'cells' / name}{'/splits/seed0' if every_split else ''}")
+            split = "/splits/seed0" if config.nr_splits == "all" else ""
+            specs.append(f"nr:{pathlib.Path(root) / 'cells' / name}{split}")
             needs.append(name)
         else:
             specs.append(str(judge))
@@ -74,8 +74,8 @@ def _init_cells(config, root: pathlib.Path, sources: dict[str, Cell]) -> list[Ce
         if not config.iqa_datasets:
             raise ConfigError("iqa_datasets is empty")
         settings["iqa_nr"] = (config.iqa_nr_config, {**iqa, **dict(config.iqa_overrides)},
-                              {"dataset": config.iqa_datasets[0], "eval_datasets": tuple(config.iqa_datasets[1:])},
-                              "init")
+                              {"dataset": config.iqa_datasets[0], "eval_datasets": tuple(config.iqa_datasets[1:]),
+                               "splits": config.nr_splits}, "init")
     if "iqa_fr_train" in config.init_jobs:
         if not config.fr_train_datasets:
             raise ConfigError("fr_train_datasets is empty")
@@ -141,7 +141,7 @@ def plan(config, root: pathlib.Path) -> list[Cell]:
             raise ConfigError("fidelity_metrics and fr_datasets must not be empty for the fidelity experiment")
         cells.append(Cell(name="fr-iqa", experiment="fidelity", job="iqa_fr", config=config.fr_config,
                           overrides=_items({**iqa, "metrics": tuple(config.fidelity_metrics),
-                                            "datasets": tuple(config.fr_datasets),
+                                            "datasets": tuple(config.fr_datasets), "split": config.fr_split,
                                             "bootstrap_resamples": config.bootstrap_resamples}),
                           labels=_items({"role": "assessment"})))
         for metric in config.fidelity_metrics:

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from asym_jax.errors import InputError
+from asym_jax.errors import ConfigError
 from asym_jax.losses.iqa import IQA_LOSSES
 
 __all__ = ["FIELDS", "LOSSES", "check_config", "loss_value", "run_job"]
@@ -37,10 +37,6 @@ FIELDS = ("job", "seed", "backbone", "weights", "dataset", "train_split", "test_
 LOSSES = IQA_LOSSES
 
 
-class IQATrainConfigError(InputError):
-    """An ``iqa_fr_train`` configuration that cannot run."""
-
-
 def check_config(config) -> None:
     from asym_jax.data import datasets
     from asym_jax.eval.stats import LOGISTIC_FORMS
@@ -48,27 +44,27 @@ def check_config(config) -> None:
 
     unknown = sorted(set(config.keys()) - set(FIELDS))
     if unknown:
-        raise IQATrainConfigError(f"unknown config field {unknown[0]!r} for the iqa_fr_train job; fields: "
+        raise ConfigError(f"unknown config field {unknown[0]!r} for the iqa_fr_train job; fields: "
                                   f"{', '.join(FIELDS)}")
     try:
         backbones.get(config.backbone)
     except (KeyError, ValueError) as error:
-        raise IQATrainConfigError(f"backbone {config.backbone!r}: {error}") from None
+        raise ConfigError(f"backbone {config.backbone!r}: {error}") from None
     for name in (config.dataset, *config.eval_datasets):
         spec = datasets.spec_of(name)
         if getattr(spec, "kind", None) != "fr":
-            raise IQATrainConfigError(f"dataset {name!r} has no reference images: a DISTS-style metric is learned "
+            raise ConfigError(f"dataset {name!r} has no reference images: a DISTS-style metric is learned "
                                       "and judged on FR sets (ranking, live, csiq, tid2013, kadid10k, pipal)")
     if config.loss not in LOSSES:
-        raise IQATrainConfigError(f"loss must be one of {LOSSES}, got {config.loss!r}")
+        raise ConfigError(f"loss must be one of {LOSSES}, got {config.loss!r}")
     if config.logistic not in LOGISTIC_FORMS:
-        raise IQATrainConfigError(f"logistic must be one of {LOGISTIC_FORMS}, got {config.logistic!r}")
+        raise ConfigError(f"logistic must be one of {LOGISTIC_FORMS}, got {config.logistic!r}")
     for field in ("refs_per_batch", "images_per_ref", "num_train_steps", "log_every_steps", "eval_every_steps",
                   "checkpoint_every_steps", "keep_checkpoints", "batch_size"):
         if int(config[field]) < 1:
-            raise IQATrainConfigError(f"{field} must be at least 1, got {config[field]}")
+            raise ConfigError(f"{field} must be at least 1, got {config[field]}")
     if config.loss == "ranking" and config.images_per_ref < 2:
-        raise IQATrainConfigError("the ranking loss compares images of one reference: images_per_ref >= 2")
+        raise ConfigError("the ranking loss compares images of one reference: images_per_ref >= 2")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -126,7 +122,7 @@ def loss_value(name: str, quality, target, groups, *, rank_scale: float = 100.0,
     from asym_jax.losses.iqa import iqa_loss
 
     if name not in LOSSES:
-        raise IQATrainConfigError(f"loss must be one of {LOSSES}, got {name!r}")
+        raise ConfigError(f"loss must be one of {LOSSES}, got {name!r}")
     lo, hi = score_range
     return iqa_loss(name, 1.0 + quality, (target - lo) / (hi - lo), groups, rank_scale=rank_scale)
 
@@ -217,7 +213,7 @@ def run_job(config, workdir: str) -> dict:
         data = opened(config.dataset)
         train_idx, test_idx = data.split(config.train_split), data.split(config.test_split)
         if len(train_idx) == 0 or len(test_idx) == 0:
-            raise IQATrainConfigError(f"{config.dataset}: split {config.train_split!r} or {config.test_split!r} "
+            raise ConfigError(f"{config.dataset}: split {config.train_split!r} or {config.test_split!r} "
                                       "is empty")
 
         def features(d, split, idx):
@@ -263,7 +259,8 @@ def run_job(config, workdir: str) -> dict:
 
         step = int(state["step"])
         log = LossLog(job="iqa_fr_train", loss=config.loss, num_train_steps=config.num_train_steps,
-                      every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints")
+                      every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints",
+                      log_file=workdir / "train_log.jsonl" if jax.process_index() == 0 else None)
         while step < config.num_train_steps:
             rows = _draw(step, config.seed, members, config)
             state, loss = step_fn(state, train_t[rows], train_s[rows], aligned[rows], group_of[rows])

@@ -368,7 +368,8 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
         initial = json.loads(initial_path.read_text()) if initial_path.exists() else None
         log = LossLog(job="iqa_nr", loss=config.loss, num_train_steps=config.num_train_steps,
                       every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints",
-                      writer=writer)
+                      writer=writer,
+                      log_file=workdir / "train_log.jsonl" if jax.process_index() == 0 else None)
         while step < config.num_train_steps:
             host = next(iterator)
             batch = {k: jax.make_array_from_process_local_data(batch_sharding, np.asarray(host[k]))

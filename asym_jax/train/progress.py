@@ -102,15 +102,25 @@ class LossLog:
     the last step the interval's mean is checked (NaN/Inf: :class:`DivergedError` naming the job and where
     the last good checkpoint is), kept in :attr:`history` as ``[step, mean]``, printed with steps/s and the
     ETA, and written to ``writer`` (a clu metric writer: ``train/<loss>``, ``train/steps_per_sec`` and the
-    extra scalars)."""
+    extra scalars) and to ``log_file`` (a :class:`TrainLog`: then :attr:`history` covers the steps before a
+    resume too)."""
 
     def __init__(self, *, job: str, loss: str, num_train_steps: int, every_steps: int, first_step: int,
-                 checkpoints, writer=None, print_fn: Callable[[str], None] = print_line):
+                 checkpoints, writer=None, log_file=None, print_fn: Callable[[str], None] = print_line):
         self.job, self.loss, self.total, self.every = job, loss, num_train_steps, every_steps
         self.first, self.checkpoints, self.writer, self._print = first_step, checkpoints, writer, print_fn
-        self.history: list[list] = []
+        self._file = TrainLog(log_file, first_step) if log_file is not None else None
+        self._history: list[list] = []
         self._pending: list = []
         self._start = time.perf_counter()
+
+    @property
+    def history(self) -> list[list]:
+        """``[step, mean loss]`` of every logging step: from the log file (across resumes) when there is one,
+        else this process's."""
+        if self._file is None:
+            return list(self._history)
+        return [[r["step"], r[self.loss]] for r in read_train_log(self._file.path) if self.loss in r]
 
     def add(self, step: int, loss, extra: Callable[[], dict[str, float]] | None = None) -> None:
         """``extra``: more named scalars (e.g. ``{"lr": ...}``), made only at a logging step (it may fetch
@@ -125,10 +135,12 @@ class LossLog:
         if not np.isfinite(mean):
             raise DivergedError(f"{self.job}: the {self.loss} loss is {mean} at step {step} (checkpoints in "
                                 f"{self.checkpoints} hold the last good weights)")
-        self.history.append([step, mean])
+        self._history.append([step, mean])
         rate = (step - self.first) / max(time.perf_counter() - self._start, 1e-9)
         eta = (self.total - step) / max(rate, 1e-9)
         scalars = extra() if extra else {}
+        if self._file is not None:
+            self._file.append(step, {self.loss: mean, **scalars})
         if self.writer is not None:
             self.writer.write_scalars(step, {f"train/{self.loss}": mean, "train/steps_per_sec": rate,
                                              **{f"train/{k}": v for k, v in scalars.items()}})
