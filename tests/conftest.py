@@ -60,8 +60,22 @@ SLOW_MODULES_FIRST = ("test_main_job.py", "test_iqa_fr.py", "test_train.py", "te
                       "test_train_semantics.py", "test_discriminators.py", "test_backbones.py")
 
 
-def pytest_collection_modifyitems(items):
+def pytest_addoption(parser):
+    parser.addoption("--run-manual", action="store_true",
+                     help="also run the tests marked manual (the whole :sample study: about half an hour)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "manual: too long for CI; run with --run-manual")
+
+
+def pytest_collection_modifyitems(config, items):
     def rank(item):
         name = item.path.name
         return SLOW_MODULES_FIRST.index(name) if name in SLOW_MODULES_FIRST else len(SLOW_MODULES_FIRST)
     items.sort(key=rank)
+    if not config.getoption("--run-manual"):
+        skip = pytest.mark.skip(reason="manual: too long for CI; run with --run-manual")
+        for item in items:
+            if "manual" in item.keywords:
+                item.add_marker(skip)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from helpers import ROOT, kill_when, load_config
@@ -52,7 +53,7 @@ def test_the_plan_names_every_cell_and_the_command_that_runs_it(data_dir, tmp_pa
     result = study.run_job(config, str(tmp_path))
     names = list(result["cells"])
     # The NR judge (an iqa_nr cell of the study) first, then the cells in plan order, each after what it reads.
-    assert names == ["nr-alexnet-random", "d-patchgan-gan0.05-seed0", "d-alexnet_image-gan0.05-seed0",
+    assert names == ["nr-alexnet-random", "pretrain", "d-patchgan-gan0.05-seed0", "d-alexnet_image-gan0.05-seed0",
                      "nr-alexnet-from-d-alexnet_image-gan0.05-seed0",
                      "dists-alexnet-from-d-alexnet_image-gan0.05-seed0", "dists-alexnet-random", "fr-iqa",
                      "sr-l1-gan0-seed0", "sr-ssim-gan0-seed0", "sr-gmsd-gan0-seed0"]
@@ -69,7 +70,11 @@ def test_the_plan_names_every_cell_and_the_command_that_runs_it(data_dir, tmp_pa
     assert (dists["job"], dists["config"]) == ("iqa_fr_train", "configs/iqa_fr_train.py:tiny")
     judge = planned["sr-l1-gan0-seed0"]
     assert judge["overrides"]["eval_metrics"][-1] == f"nr:{tmp_path}/cells/nr-alexnet-random"
-    assert judge["needs"] == ["nr-alexnet-random"]
+    assert judge["needs"] == ["nr-alexnet-random", "pretrain"]
+    assert judge["overrides"]["g_init"] == f"generator:{tmp_path}/cells/pretrain"
+    pretrain = planned["pretrain"]["overrides"]
+    assert (pretrain["num_train_steps"], pretrain["gan_weight"], pretrain["fidelity_weight"]) == (1, 0.0, 0.0)
+    assert "g_init" not in pretrain
     # With every seeded split, the NR cells run ten splits and a cell judge is the first split's model.
     every = {c.name: c for c in plan(_tiny(data_dir, nr_splits="all"), tmp_path)}
     assert dict(every["nr-alexnet-random"].overrides)["splits"] == "all"
@@ -85,8 +90,8 @@ def test_the_plan_names_every_cell_and_the_command_that_runs_it(data_dir, tmp_pa
                           f"--workdir={tmp_path}", f"--config.data_dir={data_dir}", "--config.plan_only=True",
                           "--config.cells=nr-*,fr-iqa"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["nr-alexnet-random", names[3], "fr-iqa"]
-    with pytest.raises(ConfigError, match="matches none of the 10 cells"):
+    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["nr-alexnet-random", names[4], "fr-iqa"]
+    with pytest.raises(ConfigError, match="matches none of the 11 cells"):
         study.run_job(_tiny(data_dir, plan_only=True, cells="nothing*"), str(tmp_path))
     with pytest.raises(ConfigError, match="has no field 'no_such_field'"):
         study.run_job(_tiny(data_dir, plan_only=True, sr_overrides={"no_such_field": 1}), str(tmp_path))
@@ -105,7 +110,7 @@ def test_a_report_of_a_study_not_yet_run_lists_every_cell_as_missing(data_dir, t
     assert all(r["iqa_srcc"] is None and r["seeds_done"] == 0 for r in section["rows"])
     assert "needs 3 metrics" in section["asymmetry"]["ssim"]["note"]
     text = (tmp_path / "report.md").read_text()
-    assert text.split("## Cells")[1].count("| missing |") == 10 and not (tmp_path / "cells").exists()
+    assert text.split("## Cells")[1].count("| missing |") == 11 and not (tmp_path / "cells").exists()
 
 
 def test_a_cell_is_claimed_by_one_process(tmp_path):
@@ -145,7 +150,7 @@ def test_the_tiny_study_killed_in_a_cell_resumes_and_reports_every_experiment(da
     assert list(killed.glob(".claim.stale-*"))  # the dead process's claim, taken over
     # The killed cell equals the same cell run without interruption (judged by the same NR model).
     whole = tmp_path / "whole"
-    study.run_job(_tiny(data_dir, cells="d-patchgan-*", nr_judges=(f"nr:{root}/cells/nr-alexnet-random",)),
+    study.run_job(_tiny(data_dir, cells="pretrain,d-patchgan-*", nr_judges=(f"nr:{root}/cells/nr-alexnet-random",)),
                   str(whole))
     a, b = (json.loads((r / "cells" / killed.name / "eval" / "final.json").read_text()) for r in (whole, root))
     assert a["step"] == b["step"] == 2 and list(a["methods"]["model"]) == list(b["methods"]["model"])
@@ -190,13 +195,39 @@ def test_the_tiny_study_killed_in_a_cell_resumes_and_reports_every_experiment(da
     for plot in ("quality_vs_gan_weight_ssim.png", "iqa_vs_optimisation_gan0_ssim.png", "init_comparison.png",
                  "sr_crops.png", "stability.png", "quality_vs_gan_weight_nr-cells-nr-alexnet-random.png"):
         assert (root / "plots" / plot).is_file() and f"(plots/{plot})" in text, plot
-    assert [label for label, _ in report["sr_crops"]["tiles"]][:2] == ["bicubic", "patchgan, GAN 0.05, seed 0"]
-    assert len(report["sr_crops"]["tiles"]) == 6  # bicubic and the five SR cells
+    assert [label for label, _ in report["sr_crops"]["tiles"]][:3] == \
+        ["bicubic", "pre-trained start (pixel loss)", "patchgan, GAN 0.05, seed 0"]
+    # Every SR cell started from the pre-trained generator's EMA weights, recorded in its manifest.
+    from asym_jax.train import sr_gan
+    from asym_jax.weights.runs import restore_subtree, tree_digest
+    start = restore_subtree(root / "cells" / "pretrain", 1, [("g_ema",)])[("g_ema",)]
+    cell = next(c for c in plan(config, root) if c.name == "sr-l1-gan0-seed0")
+    recorded = json.loads((cell.workdir(root) / "manifest.json").read_text())["trunks"]["generator"]
+    assert recorded == {"backbone": "rrdbnet", "source": f"generator:{root}/cells/pretrain@1", "seed": None,
+                        "sha256": tree_digest(start)}
+    trainer = sr_gan.build(cell.job_config(), root / "built")
+    for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(jax.device_get(trainer.state.g_params))):
+        np.testing.assert_array_equal(a, b)
+    assert "| *pre-trained start* |" in text
+    from asym_jax.train import setup
+    from asym_jax.train.config import check_config
+    other = cell.job_config()
+    other.generator_options.num_feat = 16
+    with pytest.raises(InputError, match="trained another generator .*num_feat"):
+        setup.generator_init(other)
+    other = cell.job_config()
+    other.g_init = f"generator:{root}/cells/pretrain@7"
+    with pytest.raises(InputError, match="has no checkpoint at step 7; it has steps 1"):
+        setup.generator_init(other)
+    other.g_init = f"discriminator:{root}/cells/pretrain"
+    with pytest.raises(ConfigError, match="g_init must be"):
+        check_config(other)
+    assert len(report["sr_crops"]["tiles"]) == 7  # bicubic, the pre-trained start and the five SR cells
     # A rerun trains nothing and reports the same numbers; a changed cell setting is refused.
     capsys.readouterr()
     again = study.run_job(config, str(root))
     out = capsys.readouterr().out
-    assert out.count("skipped") == 10 and "training from" not in out
+    assert out.count("skipped") == 11 and "training from" not in out
     assert again["report"] == first["report"]
     changed = _tiny(data_dir, judges=("psnr_y",))
     with pytest.raises(ConfigError, match="was made with other settings"):
@@ -221,3 +252,20 @@ def test_the_init_table_reads_medians_over_splits_and_the_learned_dists_weights(
             {"weights": "uniform", "dataset": "live", "split": "full", "srcc": 0.85, "plcc": 0.84}]
     dists = report._dists_figures({"results": rows})
     assert (dists["srcc"], dists["plcc"], dists["initial_srcc"]) == (0.8, 0.79, 0.7)
+
+
+@pytest.mark.manual
+def test_the_sample_study_end_to_end(tmp_path):
+    """The README's `:sample` study as a user runs it (one device), every cell finished and every table
+    filled. About half an hour on a 2-core CPU: `python -m pytest tests/test_study.py --run-manual -k sample`."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    out = subprocess.run([sys.executable, "-m", "asym_jax.main", "--config=configs/study.py",
+                          f"--workdir={tmp_path / 'study'}", f"--config.data_dir={tmp_path / 'tfds'}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=3 * 3600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads((tmp_path / "study" / "report.json").read_text())
+    assert {c["status"] for c in report["cells"]} == {"done"}, report["cells"]
+    for section in report["fidelity"]["by_gan_weight"]:
+        assert all("kendall_tau" in a for a in section["asymmetry"].values()), section["asymmetry"]
+    assert all(r["d_gap"] is not None for r in report["discriminator"]["rows"])
+    assert all(r["srcc"] is not None for r in report["init"]["rows"])

@@ -9,7 +9,7 @@ import pathlib
 from asym_jax.errors import ConfigError
 from asym_jax.experiments.cells import Cell, load_job_config, slug
 
-__all__ = ["CELL_JUDGE", "EXPERIMENTS", "INIT_JOBS", "plan"]
+__all__ = ["CELL_JUDGE", "EXPERIMENTS", "INIT_JOBS", "PRETRAIN", "nr_judges", "plan"]
 
 EXPERIMENTS = ("fidelity", "discriminator", "init")
 INIT_JOBS = {"iqa_nr": "nr", "iqa_fr_train": "dists"}  # the init experiment's jobs and their cell-name prefixes
@@ -36,10 +36,16 @@ def nr_judges(config, root: pathlib.Path) -> tuple[list[str], list[str]]:
     return specs, needs
 
 
+PRETRAIN = "pretrain"  # the cell every SR cell starts from when pretrain_steps > 0
+
+
 def _sr_cells(config, experiment: str, name: str, labels: dict, overrides: dict, base, root) -> Cell:
     judges, needs = nr_judges(config, root)
     common = {"data_dir": config.data_dir, "manual_dir": config.manual_dir, "weights_dir": config.weights_dir,
               "eval_metrics": tuple(config.judges) + tuple(judges)}
+    if config.pretrain_steps and name != PRETRAIN:
+        common["g_init"] = f"generator:{pathlib.Path(root) / 'cells' / PRETRAIN}"
+        needs = [*needs, PRETRAIN]
     merged = {**common, **dict(config.sr_overrides), **overrides}
     return Cell(name=name, experiment=experiment, job=base.job, config=config.sr_config,
                 overrides=_items(merged), labels=_items(labels), needs=tuple(needs))
@@ -121,6 +127,12 @@ def plan(config, root: pathlib.Path) -> list[Cell]:
            **dict(config.iqa_overrides)}
     cells: list[Cell] = []
     discriminator_cells: dict[str, Cell] = {}
+    if config.pretrain_steps:  # ESRGAN's first stage: the pixel loss alone, no fidelity loss, no GAN
+        n = int(config.pretrain_steps)
+        cells.append(_sr_cells(config, PRETRAIN, PRETRAIN, {"role": PRETRAIN, "seed": int(config.seeds[0])},
+                               {"num_train_steps": n, "fidelity_weight": 0.0, "gan_weight": 0.0,
+                                "adversarial_start_step": 0, "eval_every_steps": n, "checkpoint_every_steps": n,
+                                "seed": int(config.seeds[0])}, base, root))
     if "discriminator" in config.experiments:
         for d in config.discriminators:
             for w in config.gan_weights:

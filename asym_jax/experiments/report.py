@@ -103,9 +103,22 @@ def _fidelity(config, root, cells, status) -> dict:
             asymmetry[j] = stats.ranking_agreement([iqa[m]["srcc"] for m in complete], optimisation,
                                                    n_resamples=config.bootstrap_resamples, seed=config.report_seed)
             asymmetry[j]["metrics"] = complete
-        sections.append({"gan_weight": float(w), "rows": rows, "bicubic": bicubic, "asymmetry": asymmetry})
+        start = _pretrained(cells, root, status)
+        sections.append({"gan_weight": float(w), "rows": rows, "asymmetry": asymmetry,
+                         "bicubic": bicubic or (start and start["methods"]["bicubic"]),
+                         "pretrained": start and start["methods"]["model"]})
     return {"judges": judges, "fr_datasets": list(config.fr_datasets), "by_gan_weight": sections,
             "fr_cell": "done" if fr else "missing"}
+
+
+def _pretrained(cells, root, status) -> dict | None:
+    """The evaluation (``eval/final.json``) of the pre-trained generator every SR cell started from (None
+    without a finished pretrain cell)."""
+    from asym_jax.experiments.plan import PRETRAIN
+
+    cell = next((c for c in cells if c.name == PRETRAIN), None)
+    final = _read(cell.workdir(root) / "eval" / "final.json") if cell and status[cell.name] == "done" else None
+    return final
 
 
 def _stability(folder: pathlib.Path) -> dict:
@@ -299,8 +312,9 @@ def _sr_crops(cells, root: pathlib.Path, status: dict, side: int = 128) -> dict:
     tiles = [("bicubic", str(first.relative_to(root)))]
     for c in done:
         labels = _labels(c)
-        label = (f"{labels.get('metric') or labels.get('discriminator')}, GAN {labels['gan_weight']:g}, "
-                 f"seed {labels['seed']}")
+        label = "pre-trained start (pixel loss)" if labels.get("role") == "pretrain" else (
+            f"{labels.get('metric') or labels.get('discriminator')}, GAN {labels['gan_weight']:g}, "
+            f"seed {labels['seed']}")
         tiles.append((label, str((c.workdir(root) / "eval" / "images" / f"{image}_sr.png").relative_to(root))))
     return {"image": image, "side": side, "tiles": tiles}
 
@@ -329,8 +343,9 @@ def _markdown(report: dict) -> str:
             for r in section["rows"]:
                 lines.append(f"| {r['metric']} | {fmt(r['iqa_srcc'])} | " + " | ".join(fmt(r[j]) for j in judges)
                              + f" | {r['seeds_done']}/{r['seeds']} |")
-            if section["bicubic"]:
-                lines.append("| *bicubic* | | " + " | ".join(fmt(section["bicubic"].get(j)) for j in judges) + " | |")
+            for name, row in (("bicubic", section["bicubic"]), ("pre-trained start", section.get("pretrained"))):
+                if row:
+                    lines.append(f"| *{name}* | | " + " | ".join(fmt(row.get(j)) for j in judges) + " | |")
             lines += ["", "| judge | Kendall tau [95% CI] | SRCC [95% CI] | metrics |", "|---|---|---|---:|"]
             for j, a in section["asymmetry"].items():
                 if "note" in a:

@@ -19,7 +19,7 @@ from asym_jax.errors import ConfigError, DivergedError, InputError
 __all__ = ["FIELDS", "check_config", "run_job", "select"]
 
 FIELDS = ("job", "experiments", "seeds", "fidelity_metrics", "fr_datasets", "fr_split", "fr_config", "sr_config",
-          "fidelity_gan_weights", "judges", "nr_judges", "discriminators", "gan_weights", "init_jobs",
+          "fidelity_gan_weights", "pretrain_steps", "judges", "nr_judges", "discriminators", "gan_weights", "init_jobs",
           "iqa_nr_config", "inits", "iqa_datasets", "nr_splits", "fr_train_config", "fr_train_datasets", "data_dir",
           "manual_dir", "weights_dir", "sr_overrides", "iqa_overrides", "fr_train_overrides", "cells", "plan_only",
           "report_only", "bootstrap_resamples", "report_seed")
@@ -33,6 +33,8 @@ def check_config(config) -> None:
     bad = sorted(set(config.inits) - set(INITS))
     if bad:
         raise ConfigError(f"unknown init {bad[0]!r}; inits: {', '.join(INITS)}")
+    if not isinstance(config.pretrain_steps, int) or config.pretrain_steps < 0:
+        raise ConfigError(f"pretrain_steps must be an integer >= 0, got {config.pretrain_steps!r}")
     if config.nr_splits not in ("one", "all"):
         raise ConfigError(f"nr_splits must be 'one' or 'all', got {config.nr_splits!r}")
     for field in ("fidelity_gan_weights", "gan_weights"):

@@ -13,7 +13,7 @@ import pathlib
 import ml_collections
 
 from asym_jax.errors import ConfigError
-from asym_jax.weights.runs import is_run_source
+from asym_jax.weights.runs import GENERATOR_PREFIX, is_run_source
 
 __all__ = ["ConfigError", "RENAMED", "base_config", "check_config", "optimizer_config", "renamed_message"]
 
@@ -48,6 +48,9 @@ def base_config() -> ml_collections.ConfigDict:
     # Models (registry names of asym_jax.models) and their constructor options.
     c.generator = "rrdbnet"
     c.generator_options = ml_collections.ConfigDict({"num_feat": 64, "num_block": 23, "num_grow_ch": 32})
+    # The generator's starting weights: "" (initialised from `seed`) or "generator:<sr_gan workdir>[@<step>]"
+    # (that run's EMA generator, same generator, options and scale: ESRGAN's PSNR-oriented pre-training).
+    c.g_init = ""
     c.discriminator = "unet_sn"
     c.discriminator_options = ml_collections.ConfigDict()
     # The discriminator's backbone trunk (backbone heads only): "pretrained" (offline ImageNet, else the converted
@@ -113,6 +116,8 @@ def check_config(c) -> None:
     need(c.d_init in ("pretrained", "imagenet", "random") or is_run_source(c.d_init) or pathlib.Path(c.d_init).exists(),
          f"d_init must be 'pretrained', 'random', an existing converted folder or checkpoint file, or "
          f"discriminator:<sr_gan workdir>[@<step>], got {c.d_init!r}")
+    need(c.g_init == "" or str(c.g_init).startswith(GENERATOR_PREFIX),
+         f"g_init must be '' or generator:<sr_gan workdir>[@<step>], got {c.g_init!r}")
     for field in ("batch_size", "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
                   "keep_checkpoints", "hr_size", "scale"):
         need(isinstance(c[field], int) and c[field] >= 1, f"{field} must be a positive integer, got {c[field]!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 
 from asym_jax.errors import ConfigError, InputError
@@ -139,9 +140,23 @@ def eval_metrics(config) -> tuple[dict, dict]:
     return bound, trunks
 
 
-def init_variables(config, networks: Networks, d_trunk: Trunk | None):
+def generator_init(config) -> Trunk | None:
+    """The generator's starting weights as a manifest entry (role ``generator``, source pinned to its step:
+    ``generator:W@STEP``), or None when it starts from its seed; the source run is checked now."""
+    from asym_jax.weights.runs import GENERATOR_PREFIX, check_generator_source
+
+    if not config.g_init:
+        return None
+    workdir, step = check_generator_source(config.g_init, {"generator": config.generator, "scale": config.scale,
+                                                           "generator_options": config.generator_options.to_dict()})
+    return Trunk(role="generator", backbone=config.generator, weights=f"{GENERATOR_PREFIX}{workdir}@{step}")
+
+
+def init_variables(config, networks: Networks, d_trunk: Trunk | None, g_init: Trunk | None = None):
     """(generator params, discriminator params, discriminator state), each network initialised from its own
-    key (:mod:`asym_jax.seeds`) and the discriminator's trunk loaded as ``d_trunk`` says."""
+    key (:mod:`asym_jax.seeds`), the generator from ``g_init`` where given (:func:`generator_init`) and the
+    discriminator's trunk loaded as ``d_trunk`` says."""
+    from asym_jax.weights.runs import restore_generator
     from asym_jax.weights.trunks import with_backbone
 
     g_key = component_key(config.seed, "generator")
@@ -159,7 +174,15 @@ def init_variables(config, networks: Networks, d_trunk: Trunk | None):
         d_vars = with_backbone(d_vars, d_trunk.backbone, d_trunk.weights, seed=d_trunk.seed or 0)
     d_vars = dict(d_vars)
     d_params = d_vars.pop("params")
-    return g_vars["params"], d_params, d_vars
+    g_params = g_vars["params"]
+    if g_init is not None:
+        restored = restore_generator(g_init.weights, g_init.backbone)[0]
+        shapes = [jax.tree.map(lambda a: tuple(a.shape), t) for t in (restored, dict(g_params))]
+        if shapes[0] != shapes[1]:
+            raise InputError(f"g_init {g_init.weights}: its generator's parameters differ from this run's "
+                             f"{config.generator} (same name and options, other shapes)")
+        g_params = jax.tree.map(lambda r, f: jnp.asarray(r, f.dtype), restored, dict(g_params))
+    return g_params, d_params, d_vars
 
 
 def frozen_mask(networks: Networks, d_params):

@@ -73,9 +73,11 @@ def build(config, workdir, *, devices=None) -> Trainer:
         raise InputError(f"batch_size {config.batch_size} must be a multiple of the {len(devices)} devices")
     networks = setup.build_networks(config)
     d_trunk = setup.discriminator_trunk(config, networks)
+    g_init = setup.generator_init(config)
     losses, loss_trunks = setup.build_losses(config)
     eval_metrics, eval_trunks = setup.eval_metrics(config)
-    trunks = ({"discriminator": d_trunk} if d_trunk is not None else {}) | loss_trunks | eval_trunks
+    trunks = (({"generator": g_init} if g_init is not None else {}) |
+              ({"discriminator": d_trunk} if d_trunk is not None else {}) | loss_trunks | eval_trunks)
     workdir = pathlib.Path(workdir)
 
     data_dir = config.data_dir or None
@@ -95,7 +97,7 @@ def build(config, workdir, *, devices=None) -> Trainer:
     replicated = NamedSharding(mesh, PartitionSpec())
     batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
 
-    g_params, d_params, d_state = setup.init_variables(config, networks, d_trunk)
+    g_params, d_params, d_state = setup.init_variables(config, networks, d_trunk, g_init)
     g_tx, g_schedule = make_optimizer(config.g_optimizer, config.num_train_steps)
     d_tx, d_schedule = make_optimizer(config.d_optimizer, config.num_train_steps,
                                       first_step=config.adversarial_start_step,

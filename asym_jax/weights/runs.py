@@ -18,6 +18,11 @@ The backbone is read from the run's ``config.json`` (``discriminator="<backbone>
 the requested one. Each failure (no checkpoint, a missing step, a discriminator without a backbone trunk, a
 backbone mismatch) is one :class:`InputError` naming the workdir and what was found there.
 
+``g_init="generator:<workdir>[@<step>]"`` (the SR trainer) starts a generator from the EMA weights
+(``g_ema``) of another ``sr_gan`` run with the same generator, options and scale (:func:`restore_generator`):
+the two-stage recipe of ESRGAN and Real-ESRGAN, a PSNR-oriented model fine-tuned with perceptual and GAN
+losses.
+
 ``nr:<workdir>[@<step>]`` (the metric spec of :mod:`asym_jax.metrics.nr`) restores the whole model of an
 ``iqa_nr`` run (:func:`restore_nr_model`): ``params`` and ``batch_stats`` of ``<workdir>/checkpoints/<step>/
 state`` (the optimiser state is not read), with the architecture (backbone, taps, pooling, hidden) from
@@ -36,12 +41,15 @@ import numpy as np
 
 from asym_jax.errors import InputError
 
-__all__ = ["DISCRIMINATOR_PREFIX", "NR_PREFIX", "check_nr_source", "check_run_source", "checkpoint_steps",
-           "discriminator_run", "is_run_source", "nr_run", "parse_run_source", "restore_discriminator_head",
-           "restore_discriminator_trunk", "restore_nr_model", "restore_subtree", "run_provenance", "tree_digest"]
+__all__ = ["DISCRIMINATOR_PREFIX", "GENERATOR_PREFIX", "NR_PREFIX", "check_generator_source", "check_nr_source",
+           "check_run_source", "checkpoint_steps", "discriminator_run", "is_run_source", "nr_run", "parse_run_source",
+           "restore_discriminator_head", "restore_discriminator_trunk", "restore_generator", "restore_nr_model",
+           "restore_subtree", "run_provenance", "tree_digest"]
 
 DISCRIMINATOR_PREFIX = "discriminator:"
+GENERATOR_PREFIX = "generator:"
 NR_PREFIX = "nr:"
+_GENERATOR_ARCHITECTURE = ("generator", "generator_options", "scale")
 _NR_ARCHITECTURE = ("backbone", "taps", "pooling", "hidden")
 _STATE_ITEM = "state"  # the train state's item in an sr_gan checkpoint (next to the data iterator's)
 
@@ -244,6 +252,39 @@ def restore_nr_model(spec: str) -> tuple[dict, dict, dict]:
     record = {"backbone": architecture["backbone"], "source": f"{NR_PREFIX}{workdir}@{step}", "seed": None,
               "sha256": tree_digest(variables)}
     return architecture, variables, record
+
+
+def check_generator_source(spec: str, architecture: dict) -> tuple[pathlib.Path, int]:
+    """``(workdir, step)`` of ``"generator:W[@STEP]"`` (W made absolute; the latest step where none is given)
+    after checking that W is an sr_gan run of the same ``architecture`` (``{"generator", "generator_options",
+    "scale"}``)."""
+    workdir, step = parse_run_source(spec, GENERATOR_PREFIX)
+    config = _run_config(workdir, "sr_gan", spec)
+    theirs = {k: config.get(k) for k in _GENERATOR_ARCHITECTURE}
+    theirs["generator_options"] = dict(theirs["generator_options"] or {})
+    mine = {k: architecture[k] for k in _GENERATOR_ARCHITECTURE}
+    mine["generator_options"] = json.loads(json.dumps(dict(mine["generator_options"] or {})))
+    differs = [k for k in _GENERATOR_ARCHITECTURE if theirs[k] != mine[k]]
+    if differs:
+        raise InputError(f"{spec}: {workdir} trained another generator "
+                         f"({', '.join(f'{k} {theirs[k]!r}' for k in differs)}; this run has "
+                         f"{', '.join(f'{k} {mine[k]!r}' for k in differs)})")
+    return workdir.absolute(), _select_step(workdir, step, spec)
+
+
+@functools.lru_cache(maxsize=2)
+def restore_generator(spec: str, generator: str) -> tuple[dict, dict]:
+    """``(params, record)``: the EMA generator weights (``g_ema``: the model that run evaluated) of the sr_gan
+    run named by a pinned ``"generator:W@STEP"`` (check it first with :func:`check_generator_source`), and
+    their provenance record."""
+    workdir, step = parse_run_source(spec, GENERATOR_PREFIX)
+    step = _select_step(workdir, step, spec)
+    params = restore_subtree(workdir, step, [("g_ema",)])[("g_ema",)]
+    if params is None:
+        raise InputError(f"{spec}: the checkpoint at step {step} of {workdir} has no g_ema")
+    record = {"backbone": generator, "source": f"{GENERATOR_PREFIX}{workdir.absolute()}@{step}", "seed": None,
+              "sha256": tree_digest(params)}
+    return params, record
 
 
 def tree_digest(tree) -> str:

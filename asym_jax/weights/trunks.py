@@ -17,7 +17,8 @@ from asym_jax.models.backbones.vgg import vgg_layer_names
 from asym_jax.weights.assets import ASSETS, AssetError, resolve, sha256_of
 from asym_jax.weights.pytorch import ARCHS, from_pytorch, load_converted, read_metadata
 from asym_jax.weights.readers import read_numpy_pickle
-from asym_jax.weights.runs import NR_PREFIX, is_run_source, restore_discriminator_trunk, restore_nr_model
+from asym_jax.weights.runs import (GENERATOR_PREFIX, NR_PREFIX, is_run_source, restore_discriminator_trunk,
+                                   restore_generator, restore_nr_model)
 from asym_jax.weights.torchvision import ALEXNET_CONVS
 
 __all__ = ["backbone_variables", "checkpoint_hint", "has_offline_imagenet", "trunk_provenance", "with_backbone"]
@@ -123,9 +124,10 @@ def with_backbone(variables: Variables, backbone: str, weights: str = "imagenet"
 
 def trunk_provenance(name: str, weights: str = "imagenet", *, seed: int = 0) -> dict:
     """Where ``backbone_variables(name, weights, seed=seed)`` comes from, for a run's manifest:
-    ``{"backbone", "source": "imagenet" | "random" | PATH | "discriminator:W@STEP" | "nr:W@STEP", "seed": int
-    or None, "sha256": hex or None}`` (for a run's trunk, the digest of the restored arrays; ``nr:W@STEP`` is
-    the whole NR-IQA model of an iqa_nr run, trunk and head).
+    ``{"backbone", "source": "imagenet" | "random" | PATH | "discriminator:W@STEP" | "nr:W@STEP" |
+    "generator:W@STEP", "seed": int or None, "sha256": hex or None}`` (for a run's trunk, the digest of the
+    restored arrays; ``nr:W@STEP`` is the whole NR-IQA model of an iqa_nr run, trunk and head;
+    ``generator:W@STEP`` the EMA generator of an sr_gan run, ``name`` then being the generator's).
 
     ``sha256`` identifies the weights: the offline asset's recorded digest for ``imagenet``, the file's
     digest for a checkpoint file, the digest of the checkpoint a converted folder was made from (its
@@ -140,6 +142,8 @@ def trunk_provenance(name: str, weights: str = "imagenet", *, seed: int = 0) -> 
         return restore_discriminator_trunk(weights, name)[1]
     if str(weights).startswith(NR_PREFIX):
         return restore_nr_model(weights)[2]
+    if str(weights).startswith(GENERATOR_PREFIX):
+        return restore_generator(weights, name)[1]
     path = pathlib.Path(weights)
     if path.is_dir():
         sha = read_metadata(path).get("source_sha256")
