@@ -9,8 +9,9 @@ Written by process 0 when a job starts::
 
 A resumed run must find the same trunks (:func:`check_manifest`, before anything is restored) and appends
 to ``resumes``: a weights file that changed since the run started would otherwise silently give a different
-loss, discriminator or evaluation metric in the middle of a run. Roles: ``discriminator``, ``fidelity``,
-``pixel`` (the losses) and ``eval/<metric>`` (the evaluation metrics).
+loss, discriminator or evaluation metric in the middle of a run. Roles: ``generator`` (its starting weights,
+``g_init``), ``discriminator``, ``fidelity``, ``pixel`` (the losses) and ``eval/<metric>`` (the evaluation
+metrics).
 """
 
 from __future__ import annotations

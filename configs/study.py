@@ -15,7 +15,8 @@ Experiments (``experiments``):
                  trains (its split), the others are cross-dataset evaluations; ``nr_splits="all"`` trains
                  the NR models on the ten seeded splits and reports medians.
 Every SR model is judged by ``judges`` (FR metrics) and ``nr_judges``: ``nr:<iqa_nr workdir>`` specs, or
-``cell:<name>`` for an iqa_nr cell of this study (trained first; e.g. ``cell:nr-alexnet-imagenet``).
+``cell:<name>`` for an iqa_nr cell of this study (trained first; e.g. ``cell:nr-alexnet-imagenet``; with
+``nr_splits="all"`` the judge is that cell's split-0 model).
 
 Presets: ``sample`` (default; the embedded sets, a 2-core CPU, a demonstration: its numbers show the
 machinery, not the paper's findings), ``tiny`` (tests), ``paper`` (the paper's scale; needs the datasets).
@@ -40,7 +41,7 @@ def get_config(preset: str = "sample") -> ml_collections.ConfigDict:
     # stage), from whose EMA generator every SR cell starts (g_init); 0: every SR cell starts from its seed.
     c.pretrain_steps = 0
     c.judges = ("psnr_y", "ssim", "lpips_vgg", "dists")
-    c.nr_judges = ()                                # nr:<iqa_nr workdir> specs
+    c.nr_judges = ()                                # nr:<iqa_nr workdir> specs or cell:<iqa_nr cell name>
     # Experiment 2: discriminator design.
     c.discriminators = ("patchgan", "alexnet_image")
     c.gan_weights = (0.01, 0.05)

@@ -62,7 +62,7 @@ SLOW_MODULES_FIRST = ("test_main_job.py", "test_iqa_fr.py", "test_train.py", "te
 
 def pytest_addoption(parser):
     parser.addoption("--run-manual", action="store_true",
-                     help="also run the tests marked manual (the whole :sample study: about half an hour)")
+                     help="also run the tests marked manual (the whole :sample study: about 21 minutes here)")
 
 
 def pytest_configure(config):

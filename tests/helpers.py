@@ -52,6 +52,7 @@ def kill_when(command, marker: pathlib.Path, *, env=None, timeout: float = 900) 
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert marker.exists(), f"{command[2:4]}: no {marker} after {timeout} s"
     assert process.returncode == -signal.SIGKILL, f"{command[2:4]} ended before it could be killed"
     return process.pid
 

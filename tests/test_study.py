@@ -103,7 +103,7 @@ def test_the_plan_names_every_cell_and_the_command_that_runs_it(data_dir, tmp_pa
                             nr_judges=("cell:nr-alexnet-from-d-alexnet_image-gan0.05-seed0",)), str(tmp_path))
 
 
-def test_a_report_of_a_study_not_yet_run_lists_every_cell_as_missing(data_dir, tmp_path):
+def test_a_report_of_a_study_not_yet_run_lists_every_cell_as_missing(data_dir, tmp_path, capsys):
     result = study.run_job(_tiny(data_dir, report_only=True), str(tmp_path))
     assert set(result["cells"].values()) == {"missing"}
     section = result["report"]["fidelity"]["by_gan_weight"][0]
@@ -111,6 +111,16 @@ def test_a_report_of_a_study_not_yet_run_lists_every_cell_as_missing(data_dir, t
     assert "needs 3 metrics" in section["asymmetry"]["ssim"]["note"]
     text = (tmp_path / "report.md").read_text()
     assert text.split("## Cells")[1].count("| missing |") == 11 and not (tmp_path / "cells").exists()
+    # A cell whose input diverged is blocked (said, and marked in the report), not left waiting for ever.
+    config = _tiny(data_dir, cells="d-patchgan-*")
+    pretrain = next(c for c in plan(config, tmp_path) if c.name == "pretrain")
+    pretrain.workdir(tmp_path).mkdir(parents=True)
+    (pretrain.workdir(tmp_path) / "cell.json").write_text(json.dumps(pretrain.record()))
+    (pretrain.workdir(tmp_path) / "diverged.json").write_text(json.dumps({"message": "NaN at step 1"}))
+    result = study.run_job(config, str(tmp_path))
+    assert "cell d-patchgan-gan0.05-seed0: blocked, pretrain diverged" in capsys.readouterr().out
+    assert result["cells"]["pretrain"] == "diverged" and result["cells"]["d-patchgan-gan0.05-seed0"] == "blocked"
+    assert result["cells"]["fr-iqa"] == "missing"  # reads no diverged cell
 
 
 def test_a_cell_is_claimed_by_one_process(tmp_path):
@@ -239,9 +249,10 @@ def test_the_init_table_reads_medians_over_splits_and_the_learned_dists_weights(
     values = [0.61, 0.70, 0.55, 0.80, 0.66]
     summary = {"summary": [{"dataset": "koniq10k", "splits": 5, "srcc": {"median": float(np.median(values)),
                                                                           "values": values},
-                            "plcc": {"median": 0.7, "values": [0.7] * 5}}]}
+                            "plcc": {"median": 0.7, "values": [0.7] * 5}}],
+               "splits": {f"seed{k}": {"results": [{"initial_srcc": 0.1 * k}]} for k in range(5)}}
     row = report._nr_figures(summary)
-    assert (row["srcc"], row["plcc"], row["splits"]) == (0.66, 0.7, 5)
+    assert (row["srcc"], row["plcc"], row["splits"], row["initial_srcc"]) == (0.66, 0.7, 5, 0.2)
     assert row["srcc_ci95"] == pytest.approx(list(np.percentile(values, [2.5, 97.5])))
     single = report._nr_figures({"results": [{"srcc": 0.5, "plcc": 0.4, "srcc_ci95": [0.3, 0.6],
                                               "initial_srcc": 0.1}]})

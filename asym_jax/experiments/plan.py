@@ -39,10 +39,14 @@ def nr_judges(config, root: pathlib.Path) -> tuple[list[str], list[str]]:
 PRETRAIN = "pretrain"  # the cell every SR cell starts from when pretrain_steps > 0
 
 
+def _shared(config) -> dict:
+    """The fields every cell takes from the study: where data and weights are."""
+    return {"data_dir": config.data_dir, "manual_dir": config.manual_dir, "weights_dir": config.weights_dir}
+
+
 def _sr_cells(config, experiment: str, name: str, labels: dict, overrides: dict, base, root) -> Cell:
     judges, needs = nr_judges(config, root)
-    common = {"data_dir": config.data_dir, "manual_dir": config.manual_dir, "weights_dir": config.weights_dir,
-              "eval_metrics": tuple(config.judges) + tuple(judges)}
+    common = {**_shared(config), "eval_metrics": tuple(config.judges) + tuple(judges)}
     if config.pretrain_steps and name != PRETRAIN:
         common["g_init"] = f"generator:{pathlib.Path(root) / 'cells' / PRETRAIN}"
         needs = [*needs, PRETRAIN]
@@ -74,7 +78,7 @@ def _init_cells(config, root: pathlib.Path, sources: dict[str, Cell]) -> list[Ce
     from its trained trunk and (once per backbone) from the other ``inits``."""
     from asym_jax.models import discriminators
 
-    iqa = {"data_dir": config.data_dir, "manual_dir": config.manual_dir, "weights_dir": config.weights_dir}
+    iqa = _shared(config)
     settings = {}  # job -> (config spec, overrides, datasets, the field that takes the trunk's weights)
     if "iqa_nr" in config.init_jobs:
         if not config.iqa_datasets:
@@ -123,11 +127,11 @@ def plan(config, root: pathlib.Path) -> list[Cell]:
     unknown = sorted(set(config.init_jobs) - set(INIT_JOBS))
     if unknown:
         raise ConfigError(f"unknown init job {unknown[0]!r}; init_jobs: {', '.join(INIT_JOBS)}")
-    iqa = {"data_dir": config.data_dir, "manual_dir": config.manual_dir, "weights_dir": config.weights_dir,
-           **dict(config.iqa_overrides)}
+    iqa = {**_shared(config), **dict(config.iqa_overrides)}
     cells: list[Cell] = []
     discriminator_cells: dict[str, Cell] = {}
-    if config.pretrain_steps:  # ESRGAN's first stage: the pixel loss alone, no fidelity loss, no GAN
+    if config.pretrain_steps and {"fidelity", "discriminator"} & set(config.experiments):
+        # ESRGAN's first stage: the pixel loss alone, no fidelity loss, no GAN
         n = int(config.pretrain_steps)
         cells.append(_sr_cells(config, PRETRAIN, PRETRAIN, {"role": PRETRAIN, "seed": int(config.seeds[0])},
                                {"num_train_steps": n, "fidelity_weight": 0.0, "gan_weight": 0.0,

@@ -141,12 +141,14 @@ def _discriminator(config, root, cells, status) -> dict:
                      and _labels(c)["gan_weight"] == float(w)]
             done = [c for c in group if status[c.name] == "done"]
             finals = [_read(c.workdir(root) / "eval" / "final.json") for c in done]
-            stability = [_stability(c.workdir(root)) for c in group if status[c.name] in ("done", "diverged")]
+            ended = [c for c in group if status[c.name] in ("done", "diverged")]
+            stability = [_stability(c.workdir(root)) for c in ended]
             gaps = [s["d_gap"] for s in stability if s["d_gap"] is not None]
             row = {"discriminator": d, "gan_weight": float(w), "seeds_done": len(finals), "seeds": len(group),
                    "diverged": sum(status[c.name] == "diverged" for c in group),
                    "d_gap": float(np.mean(gaps)) if gaps else None,
-                   "d_gap_trace": stability[0]["trace"] if stability else []}
+                   "d_gap_trace": stability[0]["trace"] if stability else [],  # the first ended seed's
+                   "d_gap_trace_seed": _labels(ended[0])["seed"] if ended else None}
             for j in judges:
                 values = [f["methods"]["model"][j] for f in finals if f]
                 row[j] = float(np.mean(values)) if values else None
@@ -160,9 +162,11 @@ def _nr_figures(result: dict) -> dict:
     if "summary" in result:
         row = result["summary"][0]
         values = row["srcc"]["values"]
+        initial = [r["results"][0].get("initial_srcc") for r in result.get("splits", {}).values()]
+        initial = [v for v in initial if v is not None]
         return {"srcc": row["srcc"]["median"], "plcc": row["plcc"]["median"], "splits": row["splits"],
                 "srcc_ci95": [float(v) for v in np.percentile(values, [2.5, 97.5])] if values else None,
-                "initial_srcc": None}
+                "initial_srcc": float(np.median(initial)) if initial else None}
     row = result["results"][0]
     return {"srcc": row.get("srcc"), "plcc": row.get("plcc"), "srcc_ci95": row.get("srcc_ci95"), "splits": 1,
             "initial_srcc": row.get("initial_srcc")}
@@ -252,7 +256,7 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
             fig, ax = plt.subplots(figsize=(5.5, 3.5))
             for r in traces:
                 ax.plot([t[0] for t in r["d_gap_trace"]], [t[1] for t in r["d_gap_trace"]],
-                        label=f"{r['discriminator']}, GAN {r['gan_weight']:g}")
+                        label=f"{r['discriminator']}, GAN {r['gan_weight']:g}, seed {r['d_gap_trace_seed']}")
             ax.axhline(0.0, color="grey", linewidth=0.5)
             ax.set_xlabel("step")
             ax.set_ylabel("D(real) - D(SR), mean output")
@@ -359,7 +363,7 @@ def _markdown(report: dict) -> str:
         judges = discriminator["judges"]
         lines += ["## 2. Discriminator design", "",
                   "D gap: the discriminator's mean output on real minus on SR images over the last quarter of the "
-                  "logged steps (mean over seeds; `stability.png` shows it over training).", "",
+                  "logged steps (mean over seeds; `stability.png` shows it over training for one seed each).", "",
                   "| discriminator | GAN weight | " + " | ".join(labels.get(j, j) for j in judges) +
                   " | D gap | seeds | diverged |", "|---|---:|" + "---:|" * len(judges) + "---:|---:|---:|"]
         for r in discriminator["rows"]:

@@ -107,12 +107,20 @@ def run_job(config, workdir: str) -> dict:
             if status[cell.name] in ("done", "diverged"):
                 print(f"cell {cell.name}: {status[cell.name]}, skipped", flush=True)
                 continue
-            waiting = [n for n in cell.needs if cell_status(next(c for c in cells if c.name == n), root) != "done"]
+            needed = {n: cell_status(next(c for c in cells if c.name == n), root) for n in cell.needs}
+            if "diverged" in needed.values():
+                print(f"cell {cell.name}: blocked, {', '.join(n for n, s in needed.items() if s == 'diverged')} "
+                      "diverged", flush=True)
+                continue
+            waiting = [n for n, s in needed.items() if s != "done"]
             if waiting:
                 print(f"cell {cell.name}: waits for {', '.join(waiting)}", flush=True)
                 continue
             status[cell.name] = _run_cell(cell, root)
         status = {c.name: cell_status(c, root) for c in cells}
+    for c in cells:  # a cell that can never run: a cell it reads diverged
+        if status[c.name] in ("missing", "partial") and any(status.get(n) == "diverged" for n in c.needs):
+            status[c.name] = "blocked"
     report = write_report(config, root, cells, status)
     print((root / "report.md").read_text())
     return {"cells": status, "report": report}

@@ -291,8 +291,9 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax.eval.stats import conventions
     result = {"results": rows, "spec": spec, "train_loss": log.history,
               "conventions": dict(conventions(config.logistic, config.bootstrap_resamples, config.seed))}
-    write_json(workdir / "results.json", result)
-    write_atomic(workdir / "results.md", _markdown(rows, config, spec))
+    if jax.process_index() == 0:  # the loss history (train_log.jsonl) is process 0's
+        write_json(workdir / "results.json", result)
+        write_atomic(workdir / "results.md", _markdown(rows, config, spec))
     print(_markdown(rows, config, spec))
     print(f"wrote {workdir / LEARNED_FILE} and {workdir / LEARNED_INFO}: use {spec}")
     return result

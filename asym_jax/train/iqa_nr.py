@@ -414,8 +414,9 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
         writer.close()
     result = {"results": rows, "train_loss": log.history, "split": split, "trunk": records["trunk"],
               "conventions": stats.conventions(config.logistic, config.bootstrap_resamples, config.seed)}
-    write_json(workdir / "results.json", result)
-    write_atomic(workdir / "results.md", _markdown(rows, config, f"NR-IQA on {config.dataset} ({split})"))
+    if jax.process_index() == 0:  # the loss history (train_log.jsonl) is process 0's
+        write_json(workdir / "results.json", result)
+        write_atomic(workdir / "results.md", _markdown(rows, config, f"NR-IQA on {config.dataset} ({split})"))
     return result
 
 
@@ -449,7 +450,9 @@ def run_job(config, workdir: str) -> dict:
     results = {f"seed{k}": _run_split(config, workdir / "splits" / f"seed{k}", f"seed{k}")
                for k in range(SEEDED_SPLITS)}
     summary = _summary(results)
-    write_json(workdir / "results.json", {"summary": summary, "splits": results})
+    import jax
+    if jax.process_index() == 0:
+        write_json(workdir / "results.json", {"summary": summary, "splits": results})
     lines = [f"# NR-IQA on {config.dataset}: {SEEDED_SPLITS} seeded splits", "",
              "| dataset | SRCC median | SRCC mean +- std | PLCC median | PLCC mean +- std |", "|---|---:|---:|---:|---:|"]
     for s in summary:

@@ -282,9 +282,7 @@ def restore_generator(spec: str, generator: str) -> tuple[dict, dict]:
     params = restore_subtree(workdir, step, [("g_ema",)])[("g_ema",)]
     if params is None:
         raise InputError(f"{spec}: the checkpoint at step {step} of {workdir} has no g_ema")
-    record = {"backbone": generator, "source": f"{GENERATOR_PREFIX}{workdir.absolute()}@{step}", "seed": None,
-              "sha256": tree_digest(params)}
-    return params, record
+    return params, run_provenance(workdir, step, generator, params, GENERATOR_PREFIX)
 
 
 def tree_digest(tree) -> str:
@@ -299,7 +297,8 @@ def tree_digest(tree) -> str:
     return digest.hexdigest()
 
 
-def run_provenance(workdir: pathlib.Path, step: int, backbone: str, variables) -> dict:
-    """The manifest record of a trunk restored from a run: the source names the workdir and the step."""
-    return {"backbone": backbone, "source": f"{DISCRIMINATOR_PREFIX}{pathlib.Path(workdir).absolute()}@{step}",
+def run_provenance(workdir: pathlib.Path, step: int, backbone: str, variables,
+                   prefix: str = DISCRIMINATOR_PREFIX) -> dict:
+    """The manifest record of weights restored from a run: the source names the workdir and the step."""
+    return {"backbone": backbone, "source": f"{prefix}{pathlib.Path(workdir).absolute()}@{step}",
             "seed": None, "sha256": tree_digest(variables)}

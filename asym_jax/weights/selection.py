@@ -26,10 +26,11 @@ class Trunk:
     """One backbone trunk of a run: its role, the backbone, and the ``weights`` / ``seed`` arguments of
     :func:`asym_jax.weights.backbone_variables` that build it."""
 
-    role: str                  # "discriminator", "fidelity", "pixel", "eval/<metric>", "metric/<spec>"
-    backbone: str
-    weights: str               # "imagenet", "random", a path, "discriminator:<workdir>@<step>" or, for the
-                               # nr metric, "nr:<workdir>@<step>" (the whole NR-IQA model: trunk and head)
+    role: str                  # "generator", "discriminator", "fidelity", "pixel", "eval/<metric>", "metric/<spec>"
+    backbone: str              # the generator's name for role "generator"
+    weights: str               # "imagenet", "random", a path, "discriminator:<workdir>@<step>"; for the nr
+                               # metric "nr:<workdir>@<step>" (the whole NR-IQA model: trunk and head); for
+                               # g_init "generator:<workdir>@<step>" (an sr_gan run's EMA generator)
     seed: int | None = None    # for "random"
 
     def provenance(self) -> dict:
