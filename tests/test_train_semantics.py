@@ -257,6 +257,30 @@ def test_reported_metrics_are_float32_at_highest_precision():
             assert_float32_highest(jax.make_jaxpr(jitted_score())(metrics.from_spec(spec), x, x), spec)
 
 
+def test_training_losses_run_their_trunk_in_the_run_dtype_at_default_precision(data_dir):
+    """In training, a loss's feature network follows the run's compute dtype at the platform's default
+    precision (PyTorch autocast / TF32); the final float32 contractions stay HIGHEST, and the same metric as
+    a score is float32 HIGHEST (test above)."""
+    from helpers import _dots_and_convs
+
+    x = jnp.full((1, 32, 32, 3), 0.5, jnp.float32)
+    for dtype in ("float32", "bfloat16"):
+        for spec in ("lpips_alex", "dists_style:backbone=alexnet,weights=random"):
+            config = tiny(load_config("sr_patchgan.py", "tiny"), data_dir, fidelity=spec, dtype=dtype)
+            losses, _ = setup.build_losses(config)
+            convs = [e for e in _dots_and_convs(jax.make_jaxpr(losses.fidelity)(x, x).jaxpr)
+                     if e.primitive.name == "conv_general_dilated"]
+            assert convs, spec
+            for eqn in convs:
+                precision = eqn.params["precision"]
+                assert precision is None or all(p == jax.lax.Precision.DEFAULT for p in precision), (spec, dtype, eqn)
+                assert str(eqn.invars[1].aval.dtype) == dtype, (spec, dtype, eqn)
+    # A spec may still ask for HIGHEST.
+    config = tiny(load_config("sr_patchgan.py", "tiny"), data_dir, fidelity="lpips_alex:precision=highest")
+    losses, _ = setup.build_losses(config)
+    assert_float32_highest(jax.make_jaxpr(lambda a, b: losses.fidelity.per_image(a, b))(x, x), "precision=highest")
+
+
 def test_manifest_is_checked_before_a_resume_and_records_evaluation_trunks(data_dir, tmp_path):
     """A resume must find the trunks the run started with, checked before anything is restored or written;
     the evaluation metrics' trunks are recorded too. (Every config family's records: test_train.py.)"""

@@ -33,11 +33,13 @@ def sr_metric_specs(names: Sequence[str], scale: int) -> dict[str, str]:
 
 def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
                 *, scale: int, metric_names: Sequence[str], bound: dict | None = None,
-                image_dir: str | os.PathLike | None = None) -> dict:
+                image_dir: str | os.PathLike | None = None, baseline: dict | None = None) -> dict:
     """Scores ``upscale`` (HWC float32 LR in [0, 1] -> HWC SR) and bicubic on ``(name, hr, lr)`` uint8 pairs.
 
     Returns ``{"methods": {"bicubic": {metric: mean}, "model": {...}}, "images": [...per image rows]}``;
-    with ``image_dir``, writes ``<name>_sr.png`` and ``<name>_bicubic.png`` there.
+    with ``image_dir``, writes ``<name>_sr.png`` and ``<name>_bicubic.png`` there. ``baseline``: a dict kept
+    by the caller between evaluations of the same pairs and metrics; the bicubic scores are computed at the
+    first call, stored there and reused (bicubic does not change during a run).
     """
     from asym_jax.data.images import to_uint8
     from asym_jax.data.imresize import imresize
@@ -45,16 +47,18 @@ def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tup
 
     specs = sr_metric_specs(metric_names, scale)
     bound = bind_metrics(list(specs.values())) if bound is None else bound
+    baseline = {} if baseline is None else baseline
+    cached = baseline.get("rows") if baseline.get("specs") == specs else None
     outputs: dict[str, list] = {"bicubic": [], "model": []}
     names = []
     for name, hr, lr in pairs:
         lr_unit = lr.astype(np.float32) / 255.0
         sr = to_uint8(np.asarray(upscale(lr_unit)))
-        bicubic = to_uint8(imresize(lr_unit, float(scale)))
         if sr.shape != hr.shape:
             raise ValueError(f"{name}: the generator made {sr.shape} from LR {lr.shape}; HR is {hr.shape}")
         names.append(name)
         outputs["model"].append((name, hr, sr))
+        bicubic = to_uint8(imresize(lr_unit, float(scale))) if cached is None or image_dir is not None else None
         outputs["bicubic"].append((name, hr, bicubic))
         if image_dir is not None:
             from PIL import Image
@@ -64,13 +68,19 @@ def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tup
             Image.fromarray(bicubic).save(folder / f"{name}_bicubic.png")
     if not names:
         raise ValueError("no evaluation images")
+    if cached is not None and [r["name"] for r in cached] != names:
+        raise ValueError("the cached bicubic scores are of other images")
     result = {"methods": {}, "images": []}
     rows_by_method = {}
     for method, triples in outputs.items():
-        rows = score_pairs(((n, h.astype(np.float32) / 255.0, s.astype(np.float32) / 255.0) for n, h, s in triples),
-                           list(specs.values()), batch_size=1, bound=bound)
+        if method == "bicubic" and cached is not None:
+            rows = cached
+        else:
+            rows = score_pairs(((n, h.astype(np.float32) / 255.0, s.astype(np.float32) / 255.0)
+                                for n, h, s in triples), list(specs.values()), batch_size=1, bound=bound)
         rows_by_method[method] = rows
         result["methods"][method] = {m: float(np.mean([r[specs[m]] for r in rows])) for m in specs}
+    baseline.update(specs=specs, rows=rows_by_method["bicubic"])
     for i, name in enumerate(names):
         result["images"].append({"name": name, **{f"{method}/{m}": rows_by_method[method][i][specs[m]]
                                                  for method in outputs for m in specs}})

@@ -48,15 +48,25 @@ _DISTS_C1 = _DISTS_C2 = 1e-6
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def _precision(dtype: Any):
-    # float32 scores are float32 on every platform (no TF32 / bf16 passes); lower dtypes use the default.
-    return jax.lax.Precision.HIGHEST if jnp.dtype(dtype) == jnp.float32 else None
+PRECISIONS = ("highest", "default")
+
+
+def _precision(dtype: Any, precision: str | None = None):
+    """The trunk's matmul/conv precision. ``None`` (every reported score): float32 at HIGHEST on every platform
+    (no TF32 / bf16 passes), lower dtypes at the default. ``"default"``: the platform's default, what a
+    training loss uses (TF32 on recent NVIDIA GPUs, bf16 passes on TPU, as PyTorch's autocast and TF32 do);
+    ``"highest"``: HIGHEST in any dtype."""
+    if precision is None:
+        return jax.lax.Precision.HIGHEST if jnp.dtype(dtype) == jnp.float32 else None
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return jax.lax.Precision.HIGHEST if precision == "highest" else None
 
 
 # ----------------------------------------------------------------------------------------- LPIPS
 
 
-def _lpips_module(net: str, version: str, dtype: Any):
+def _lpips_module(net: str, version: str, dtype: Any, precision: str | None = None):
     if net not in LPIPS_BACKBONE:
         raise InputError(f"lpips: net must be one of {sorted(LPIPS_BACKBONE)}, got {net!r}")
     if version not in _LPIPS_INPUT:
@@ -64,7 +74,7 @@ def _lpips_module(net: str, version: str, dtype: Any):
     spec = backbones.get(LPIPS_BACKBONE[net])
     mean, std = _LPIPS_INPUT[version]
     return spec, spec.build(taps=spec.default_taps, mean=mean, std=std, dtype=dtype,
-                            precision=_precision(dtype))
+                            precision=_precision(dtype, precision))
 
 
 def lpips_params(net: str = "vgg", version: str = "0.1", *, weights: str = "imagenet", seed: int = 0) -> Params:
@@ -82,9 +92,9 @@ def _unit_normalise(f: jax.Array) -> jax.Array:
     return f / (safe_sqrt(jnp.sum(jnp.square(f), axis=-1, keepdims=True)) + 1e-10)
 
 
-@functools.partial(jax.jit, static_argnames=("net", "version", "dtype"))
+@functools.partial(jax.jit, static_argnames=("net", "version", "dtype", "precision"))
 def lpips(x: jax.Array, y: jax.Array, *, params: Params, net: str = "vgg", version: str = "0.1",
-          dtype: Any = jnp.float32) -> jax.Array:
+          dtype: Any = jnp.float32, precision: str | None = None) -> jax.Array:
     """LPIPS distance per image (lower is better, 0 for identical images); NHWC RGB in [0, 1].
 
     Args:
@@ -92,8 +102,10 @@ def lpips(x: jax.Array, y: jax.Array, *, params: Params, net: str = "vgg", versi
       net: ``"vgg"`` or ``"alex"``.
       version: ``"0.1"`` (current) or ``"0.0"`` (first release, unscaled input).
       dtype: compute dtype of the trunk (float32 for scores; bfloat16 is an option for losses).
+      precision: of the trunk's convolutions: None (scores: float32 at HIGHEST), ``"default"`` (training
+        losses) or ``"highest"``.
     """
-    spec, module = _lpips_module(net, version, dtype)
+    spec, module = _lpips_module(net, version, dtype, precision)
     x, y = check_pair(f"lpips_{net}", x, y, min_size=spec.min_size, keep_shared=True)
     # Two trunk passes: the reference's needs no backward pass in a loss, and a shared reference is one image.
     feats_x, feats_y = module.apply(params["trunk"], x), module.apply(params["trunk"], y)
@@ -109,10 +121,10 @@ def lpips(x: jax.Array, y: jax.Array, *, params: Params, net: str = "vgg", versi
 # ----------------------------------------------------------------------------------------- DISTS
 
 
-def _dists_module(backbone: str, dtype: Any):
+def _dists_module(backbone: str, dtype: Any, precision: str | None = None):
     spec = backbones.get(backbone)
     options = {"pooling": "l2"} if backbone.startswith("vgg") else {}
-    return spec, spec.build(taps=spec.default_taps, dtype=dtype, precision=_precision(dtype), **options)
+    return spec, spec.build(taps=spec.default_taps, dtype=dtype, precision=_precision(dtype, precision), **options)
 
 
 def _dists_channels(backbone: str) -> int:
@@ -185,13 +197,13 @@ def dists_params() -> Params:
     return dists_style_params("vgg16", weights="imagenet", alpha_beta="dists")
 
 
-@functools.partial(jax.jit, static_argnames=("backbone", "dtype"))
+@functools.partial(jax.jit, static_argnames=("backbone", "dtype", "precision"))
 def dists_style_similarities(x: jax.Array, y: jax.Array, *, trunk: Params, backbone: str = "vgg16",
-                             dtype: Any = jnp.float32) -> tuple[jax.Array, jax.Array]:
+                             dtype: Any = jnp.float32, precision: str | None = None) -> tuple[jax.Array, jax.Array]:
     """Per-channel texture and structure similarities ``(n, C)`` each, over the image channels then every
     tap of ``backbone`` (C = the length of alpha and beta): the terms a DISTS-style distance weights.
     With the trunk frozen they are all a learned metric needs of the images (``iqa_fr_train``)."""
-    spec, module = _dists_module(backbone, dtype)
+    spec, module = _dists_module(backbone, dtype, precision)
     x, y = check_pair(f"dists_style[{backbone}]", x, y, min_size=1 if backbone.startswith("vgg") else spec.min_size,
                       keep_shared=True)
     # Two trunk passes (as in lpips): no backward pass for the reference; a shared one is one image.
@@ -219,15 +231,18 @@ def weighted_distance(texture: jax.Array, structure: jax.Array, alpha: jax.Array
                   + jnp.einsum("nc,c->n", structure, beta.astype(jnp.float32), precision=_HIGHEST)) / total
 
 
-@functools.partial(jax.jit, static_argnames=("backbone", "dtype"))
+@functools.partial(jax.jit, static_argnames=("backbone", "dtype", "precision"))
 def dists_style(x: jax.Array, y: jax.Array, *, params: Params, backbone: str = "vgg16",
-                dtype: Any = jnp.float32) -> jax.Array:
-    """DISTS-style distance per image on ``backbone`` (lower is better, 0 for identical images)."""
-    texture, structure = dists_style_similarities(x, y, trunk=params["trunk"], backbone=backbone, dtype=dtype)
+                dtype: Any = jnp.float32, precision: str | None = None) -> jax.Array:
+    """DISTS-style distance per image on ``backbone`` (lower is better, 0 for identical images); ``dtype`` and
+    ``precision`` as in :func:`lpips`."""
+    texture, structure = dists_style_similarities(x, y, trunk=params["trunk"], backbone=backbone, dtype=dtype,
+                                                  precision=precision)
     return weighted_distance(texture, structure, params["alpha"], params["beta"])
 
 
-@functools.partial(jax.jit, static_argnames=("dtype",))
-def dists(x: jax.Array, y: jax.Array, *, params: Params, dtype: Any = jnp.float32) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("dtype", "precision"))
+def dists(x: jax.Array, y: jax.Array, *, params: Params, dtype: Any = jnp.float32,
+          precision: str | None = None) -> jax.Array:
     """The official DISTS per image (``params`` from :func:`dists_params`); lower is better."""
-    return dists_style(x, y, params=params, backbone="vgg16", dtype=dtype)
+    return dists_style(x, y, params=params, backbone="vgg16", dtype=dtype, precision=precision)

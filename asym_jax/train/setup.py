@@ -92,7 +92,7 @@ def discriminator_trunk(config, networks: Networks) -> Trunk | None:
 def build_losses(config):
     """The generator's pixel and fidelity losses (``Losses`` pytree; ``None`` where the weight is 0) and
     their trunks (``{role: Trunk}``)."""
-    from asym_jax.losses import get_loss
+    from asym_jax.losses import get_loss, loss_trunk
     from asym_jax.train.step import Losses
 
     built, trunks = {}, {}
@@ -103,8 +103,10 @@ def build_losses(config):
                 built[role] = None
                 continue
             name, options, trunk = resolve_spec(spec, role, config, what=f"{role} loss")
-            if name == "perceptual_vgg19" and config.dtype == "bfloat16":
-                options.setdefault("dtype", jnp.bfloat16)  # the VGG trunk in bf16, as PyTorch autocast runs it
+            if loss_trunk(name, options) is not None:
+                # A loss's feature network computes in the run's dtype at the platform's default precision
+                # (as PyTorch autocast and TF32 run it); every reported metric stays float32 at HIGHEST.
+                options.setdefault("dtype", jnp.bfloat16 if config.dtype == "bfloat16" else jnp.float32)
                 options.setdefault("precision", "default")
             built[role] = get_loss(name, **options)
             if trunk is not None:

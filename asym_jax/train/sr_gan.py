@@ -57,6 +57,7 @@ class Trainer:
     upscale: object              # jitted (generator params, LR NHWC float32) -> SR: float32, Precision.HIGHEST
     eval_metrics: dict           # bound evaluation metrics (weights loaded once)
     step: int = 0                # host copy of state.step: reading the device value would wait for it
+    baseline: dict = dataclasses.field(default_factory=dict)  # bicubic's scores, computed at the first evaluation
 
     def global_batch(self, local: dict) -> dict:
         return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(x)),
@@ -177,7 +178,7 @@ def evaluate(trainer: Trainer, *, image_dir=None) -> dict:
 
     result = evaluate_sr(upscale, trainer.eval_pairs, scale=trainer.config.scale,
                          metric_names=list(trainer.config.eval_metrics), bound=trainer.eval_metrics,
-                         image_dir=image_dir)
+                         image_dir=image_dir, baseline=trainer.baseline)
     return {"step": trainer.step, **result,
             "evaluated_on": f"process 0 of {jax.process_count()}, float32 at Precision.HIGHEST"}
 
