@@ -1,6 +1,6 @@
 """The README's main job, as a user runs it. Its own module: it is the longest test, and the parallel
 test run (pytest-xdist, one module per worker at a time) starts it first (see conftest.py). At 500 steps it
-took 1217 s next to the other worker in CI; the preset now trains 300 (704 s measured next to another job):
+took 1217 s next to the other worker in CI; the preset now trains 300 (698 s there):
 the timeout leaves room for a slower machine."""
 
 from __future__ import annotations
