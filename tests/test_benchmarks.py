@@ -23,14 +23,14 @@ def test_benchmark_scripts_parse_their_flags(script):
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-3000:]
 
 
-@pytest.mark.parametrize("loss_in_dtype", [False, True])
-def test_train_step_benchmark_configs_pass_the_trainer_checks(loss_in_dtype, tmp_path, monkeypatch):
+@pytest.mark.parametrize("loss_highest", [False, True])
+def test_train_step_benchmark_configs_pass_the_trainer_checks(loss_highest, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import train_step
 
-    args = argparse.Namespace(batch=8, lr_size=16, dtype="bfloat16", remat=False)
+    args = argparse.Namespace(batch=8, lr_size=16, dtype="bfloat16", remat=loss_highest)  # remat, remat_loss
     for recipe in train_step.RECIPES:
-        config = train_step._recipe_config(recipe, args, str(tmp_path), loss_in_dtype)
+        config = train_step._recipe_config(recipe, args, str(tmp_path), loss_highest)
         check_config(config)
         networks = setup.build_networks(config)
         setup.discriminator_trunk(config, networks)

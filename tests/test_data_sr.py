@@ -121,6 +121,68 @@ def test_sample_set(data_dir):
 # ---------------------------------------------------------------- training pipeline
 
 
+def test_subimage_starts():
+    assert sr_sources.subimage_starts(2040) == [0, 240, 480, 720, 960, 1200, 1440, 1560]
+    assert sr_sources.subimage_starts(1356) == [0, 240, 480, 720, 876]
+    assert sr_sources.subimage_starts(720) == [0, 240]
+    assert sr_sources.subimage_starts(480) == sr_sources.subimage_starts(300) == [0]
+    assert sr_sources.subimage_starts(500) == [0, 20]
+
+
+def test_subimages_hold_the_lr_of_the_whole_image(data_dir):
+    """The training form: sub-images tile every mod-cropped image, and each one's LR is the whole image's LR
+    cut at the same place (so crops from it pair exactly as crops of the whole image with LR on the fly)."""
+    source = datasets.sr_source("sample", "train", data_dir=data_dir, config="sub_x3")
+    whole = {name: mod_crop(sr_sources.sample_photo(name), 3) for name in sr_sources.SAMPLE_SPLITS["train"]}
+    lrs = {name: _lr_of(hr, 3) for name, hr in whole.items()}
+    covered = {name: np.zeros(hr.shape[:2], bool) for name, hr in whole.items()}
+    for i in range(len(source)):
+        record = source[i]
+        stem, number = record["name"].decode().rsplit("_s", 1)
+        top, left, hr = int(record["top"]), int(record["left"]), record["hr"]
+        size_h, size_w = hr.shape[:2]
+        assert (size_h, size_w) == tuple(min(480, n) for n in whole[stem].shape[:2]) and len(number) == 3
+        np.testing.assert_array_equal(hr, whole[stem][top:top + size_h, left:left + size_w])
+        np.testing.assert_array_equal(record["lr"], lrs[stem][top // 3:(top + size_h) // 3, left // 3:(left + size_w) // 3])
+        covered[stem][top:top + size_h, left:left + size_w] = True
+    assert all(mask.all() for mask in covered.values())
+    assert len(source) == sum(len(sr_sources.subimage_starts(hr.shape[0])) * len(sr_sources.subimage_starts(hr.shape[1]))
+                              for hr in whole.values())
+    crop = pipeline.SRCrop(hr_size=48, scale=3)
+    pair = crop.random_map(source[1], np.random.default_rng(0))
+    assert pair["hr"].shape == (48, 48, 3) and pair["lr"].shape == (16, 16, 3)
+    # Each image's records are one run, in reading order.
+    assert source.names == list(sr_sources.SAMPLE_SPLITS["train"]) and source.first[0] == 0
+    for name, first, count in zip(source.names, source.first, source.count):
+        assert {source[int(i)]["name"].decode().rsplit("_s", 1)[0] for i in range(first, first + count)} == {name}
+
+
+def test_subimages_are_sampled_by_image(data_dir):
+    """An epoch of the sub-image form visits each image once (a sub-image of it), as the whole-image form
+    does: the 25 sub-images of the large retina photograph do not make it 25 times as frequent."""
+    source = datasets.sr_source("sample", "train", data_dir=data_dir, config="sub_x4")
+    assert len(source) > 2 * len(source.names)
+    iterator = iter(pipeline.sr_train_dataset(source, hr_size=32, scale=4, batch_size=len(source.names), seed=1,
+                                              augment=False))
+    whole = {name: sr_sources.sample_photo(name) for name in source.names}
+    for _ in range(2):  # two epochs
+        batch = next(iterator)["hr"]
+        found = sorted(next(n for n, image in whole.items() if _found_in(image, crop)) for crop in batch)
+        assert found == sorted(source.names)
+
+
+def _found_in(image, crop) -> bool:
+    """Whether ``crop`` is a crop of ``image`` on the 4-px grid."""
+    size = crop.shape[0]
+    for top in range(0, image.shape[0] - size + 1, 4):
+        rows = image[top:top + size]
+        for left in range(0, image.shape[1] - size + 1, 4):
+            if rows[0, left, 0] == crop[0, 0, 0] and np.array_equal(rows[:, left:left + size], crop):
+                return True
+    return False
+
+
+
 @pytest.mark.parametrize("top,left", [(0, 0), (8, 4), (200, 316), (448, 448)])
 def test_lr_made_on_the_fly_equals_lr_of_whole_image(top, left):
     hr = sr_sources.sample_photo("astronaut")

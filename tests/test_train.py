@@ -84,7 +84,10 @@ def test_missing_pretrained_trunk_fails_before_compiling(data_dir, tmp_path, mon
 def test_bad_config_values_are_refused(data_dir, tmp_path):
     for key, value, message in [("adversarial", "wgan", "adversarial must be one of"),
                                 ("hr_size", 30, "multiple of scale"), ("batch_size", 7, "multiple of the 8 devices"),
-                                ("fidelity", "nonsense", "unknown")]:
+                                ("fidelity", "nonsense", "unknown"),
+                                ("hr_size", 512, "larger than the 480-px training sub-images; set "
+                                                 "--config.train_subimages=False"),
+                                ("scale", 8, "train_subimages needs scale 2, 3 or 4")]:
         config = tiny(load_config("sr_patchgan.py", "tiny"), data_dir, **{key: value})
         with pytest.raises(ConfigError, match=message):
             sr_gan.build(config, tmp_path)

@@ -34,14 +34,14 @@ def recorded(data_dir, tmp_path_factory):
         o.schedule, o.milestones, o.gamma = "multistep", (MILESTONE,), 0.0
     trainer = sr_gan.build(config, tmp_path_factory.mktemp("recorded"))
     batches, states, metrics = [], [jax.device_get(trainer.state)], []
-    original = trainer.global_batch
+    original = trainer.data_iterator.to_device
 
     def keep(local):
         batch = original(local)
         batches.append(batch)
         return batch
 
-    trainer.global_batch = keep
+    trainer.data_iterator.to_device = keep  # batches[i] is step i's (one more is drawn ahead at the end)
     for _ in range(STEPS):
         metrics.append(jax.device_get(sr_gan.train_step(trainer)))
         states.append(jax.device_get(trainer.state))
@@ -59,6 +59,22 @@ def test_ema_is_the_decayed_average_of_the_new_parameters(recorded):
         expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, before.g_ema, after.g_params)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), after.g_ema, expected)
     assert _moved(states[0].g_ema, states[1].g_ema)
+
+
+def test_remat_loss_recomputes_the_same_step(recorded, tmp_path):
+    """remat_loss (the fidelity loss under jax.checkpoint) changes memory, not the step: the same losses, and
+    the same update up to float32 rounding of the gradients (Adam's first step is lr * g / (|g| + eps), so
+    where g is near 0 a rounding difference can move a weight by up to 2 lr; nearly all agree to 1e-4)."""
+    config = recorded["config"].copy_and_resolve_references()
+    config.remat_loss = True
+    trainer = sr_gan.build(config, tmp_path)
+    metrics = jax.device_get(sr_gan.train_step(trainer))
+    for key in ("pixel", "fidelity", "g_total"):
+        np.testing.assert_allclose(metrics[key], recorded["metrics"][0][key], rtol=1e-6)
+    new = np.concatenate([np.ravel(x) for x in jax.tree.leaves(jax.device_get(trainer.state.g_params))])
+    old = np.concatenate([np.ravel(x) for x in jax.tree.leaves(recorded["states"][1].g_params)])
+    assert np.mean(np.isclose(new, old, rtol=1e-4, atol=1e-7)) > 0.99
+    np.testing.assert_allclose(new, old, atol=2 * config.g_optimizer.lr)
 
 
 def test_discriminator_steps_down_its_own_loss_gradient(recorded):
@@ -174,6 +190,31 @@ def test_each_trunk_follows_its_own_field(data_dir, tmp_path):
     with pytest.raises(ConfigError, match=r"fidelity loss 'dists_style:backbone=resnet50' needs pretrained resnet50.*"
                                           r"python -m asym_jax.weights convert --arch resnet50"):
         setup.build_losses(config)
+
+
+def test_device_feed_draws_ahead_and_checkpoints_the_batch_it_holds(data_dir):
+    """The feed holds the next batch on the device; its saved state is the grain state before that batch, so
+    a restored feed (in a fresh pipeline) gives exactly the batches the first one would have."""
+    from asym_jax.data import datasets, pipeline
+    from asym_jax.train.feed import DeviceFeed
+
+    source = datasets.sr_source("sample", "train", data_dir=data_dir, config="sub_x4")
+
+    def feed():
+        it = iter(pipeline.sr_train_dataset(source, hr_size=32, scale=4, batch_size=2, seed=5))
+        return DeviceFeed(it, lambda b: jax.tree.map(jnp.asarray, b))
+
+    first = feed()
+    taken = [first.take()["hr"] for _ in range(2)]
+    first.fill()
+    saved = first.get_state()
+    ahead = [first.take()["hr"] for _ in range(3)]
+    again = feed()
+    again.set_state(saved)
+    assert not np.array_equal(taken[-1], ahead[0])
+    for expected in ahead:
+        np.testing.assert_array_equal(again.take()["hr"], expected)
+    assert json.loads(saved) != json.loads(feed().get_state())  # JSON of the grain state, advanced
 
 
 def test_component_seeds_are_distinct_and_stable():

@@ -16,7 +16,8 @@ import numpy as np
 
 from asym_jax.data.files import DatasetError
 
-__all__ = ["IQAData", "SPLIT_SEEDS", "describe", "iqa_data", "iqa_split", "names", "prepare", "sr_source"]
+__all__ = ["IQAData", "SPLIT_SEEDS", "SubImages", "describe", "iqa_data", "iqa_split", "names", "prepare",
+           "sr_source"]
 
 SPLIT_SEEDS = 10          # seeded 80/20 splits where a set has no official one
 TRAIN_FRACTION = 0.8
@@ -73,12 +74,38 @@ def prepare(name: str, *, data_dir: str | os.PathLike | None = None, manual_dir:
     return builder
 
 
+@dataclasses.dataclass
+class SubImages:
+    """The records of an SR split in the sub-image form (``sub_x<s>`` configs): ``source[i]`` is the i-th
+    sub-image record; image ``k``'s sub-images are records ``first[k]`` .. ``first[k] + count[k] - 1``."""
+
+    records: object              # TFDS data source of the sub-image records
+    names: list[str]             # the HR images, in order
+    first: np.ndarray
+    count: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.records[index]
+
+
 def sr_source(name: str, split: str, *, data_dir=None, manual_dir=None, config: str = "hr"):
-    """Random-access source of an SR split: records ``{"hr": uint8 HWC, "name": bytes[, "lr"]}``."""
+    """Random-access source of an SR split: records ``{"hr": uint8 HWC, "name": bytes[, "lr"]}``; for the
+    ``sub_x<s>`` configs a :class:`SubImages` (records also hold ``top``, ``left`` and ``lr``)."""
     builder = prepare(name, data_dir=data_dir, manual_dir=manual_dir, config=config)
     if split not in builder.info.splits:
         raise DatasetError(f"{name}: no split {split!r}; it has {', '.join(builder.info.splits)}")
-    return builder.as_data_source(split=split)
+    records = builder.as_data_source(split=split)
+    if not config.startswith("sub_"):
+        return records
+    if "images" not in (builder.info.metadata or {}):
+        raise DatasetError(f"{name}: the {config} form in {builder.data_dir} lacks its image table (prepared by an "
+                           "earlier version); delete that folder and it is prepared again")
+    table = builder.info.metadata["images"][split]
+    return SubImages(records=records, names=list(table["name"]), first=np.asarray(table["first"], np.int64),
+                     count=np.asarray(table["count"], np.int64))
 
 
 @dataclasses.dataclass

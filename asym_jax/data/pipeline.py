@@ -9,6 +9,11 @@ of :data:`CONTEXT` LR pixels of real image around it (clipped at the image's own
 mirroring applies as it would for the whole image), then the margin is cut off. So training pairs do not
 depend on where crops fall, and match released ``LR_bicubic`` files up to their 8-bit rounding.
 
+The sub-image form (:class:`~asym_jax.data.datasets.SubImages`) is sampled by image, as whole images are:
+an epoch visits every image once, each time one of its sub-images at random, then a random crop of it.
+So a large image is not seen more often than a small one, and the two forms draw crops alike (the
+sub-image form misses the few crop positions that straddle two sub-images).
+
 Order is deterministic for a seed: ``shuffle`` reshuffles every epoch, crop positions and flips come
 from per-element seeds, and the iterator's state (``get_state``/``set_state``) is saved with the training
 checkpoint. Multi-host runs read a disjoint slice of the records on every host.
@@ -21,11 +26,12 @@ import dataclasses
 import grain
 import numpy as np
 
+from asym_jax.data.datasets import SubImages
 from asym_jax.data.files import DatasetError
 from asym_jax.data.images import to_uint8
 from asym_jax.data.imresize import bicubic_lr, mod_crop
 
-__all__ = ["CONTEXT", "IQACrop", "SRCrop", "iqa_train_dataset", "lr_for_crop", "sr_eval_pairs", "sr_train_dataset"]
+__all__ = ["CONTEXT", "IQACrop", "SRCrop", "SubImageCrop", "iqa_train_dataset", "lr_for_crop", "sr_eval_pairs", "sr_train_dataset"]
 
 CONTEXT = 3  # LR pixels of context on each side: the x1/s antialiased cubic reaches 2 LR pixels, plus one
 
@@ -77,6 +83,33 @@ class SRCrop(grain.transforms.RandomMap):
         return {"hr": np.ascontiguousarray(hr_crop), "lr": np.ascontiguousarray(lr_crop)}
 
 
+@dataclasses.dataclass(frozen=True)
+class _ImageRuns:
+    """Random access by image to a :class:`SubImages` source: ``{"first", "count"}`` of its records."""
+
+    first: np.ndarray
+    count: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"first": int(self.first[index]), "count": int(self.count[index])}
+
+
+@dataclasses.dataclass(frozen=True)
+class SubImageCrop(grain.transforms.RandomMap):
+    """One random sub-image of an image (``{"first", "count"}`` of :class:`_ImageRuns`), read from
+    ``records``, then :class:`SRCrop` of it with the same random stream."""
+
+    records: object
+    crop: SRCrop
+
+    def random_map(self, run: dict, rng: np.random.Generator) -> dict:
+        record = self.records[run["first"] + int(rng.integers(0, run["count"]))]
+        return self.crop.random_map(record, rng)
+
+
 def _augment(image: np.ndarray, hflip, vflip, transpose) -> np.ndarray:
     if hflip:
         image = image[:, ::-1]
@@ -93,7 +126,8 @@ def sr_train_dataset(source, *, hr_size: int, scale: int, batch_size: int, seed:
     """Endless batches of training pairs from ``source`` (a random-access source of SR records).
 
     ``batch_size`` is this host's share of the global batch; ``shard_index``/``shard_count`` (normally
-    ``jax.process_index()``/``jax.process_count()``) give each host a disjoint slice of the records.
+    ``jax.process_index()``/``jax.process_count()``) give each host a disjoint slice of the images. A
+    :class:`~asym_jax.data.datasets.SubImages` source is sampled by image (module docstring).
     ``num_workers`` > 0 decodes and crops in that many processes.
     """
     if hr_size % scale:
@@ -102,12 +136,17 @@ def sr_train_dataset(source, *, hr_size: int, scale: int, batch_size: int, seed:
         raise DatasetError(f"batch size must be at least 1, got {batch_size}")
     if not 0 <= shard_index < shard_count:
         raise DatasetError(f"shard index {shard_index} is not in 0..{shard_count - 1}")
-    dataset = grain.MapDataset.source(source)
+    crop = SRCrop(hr_size, scale, augment)
+    if isinstance(source, SubImages):
+        crop = SubImageCrop(source.records, crop)
+        dataset = grain.MapDataset.source(_ImageRuns(source.first, source.count))
+    else:
+        dataset = grain.MapDataset.source(source)
     if shard_count > 1:
         dataset = dataset[shard_index::shard_count]
     if len(dataset) == 0:
         raise DatasetError(f"no training images for host {shard_index} of {shard_count}")
-    dataset = dataset.seed(seed).shuffle().repeat(None).random_map(SRCrop(hr_size, scale, augment))
+    dataset = dataset.seed(seed).shuffle().repeat(None).random_map(crop)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=max(1, prefetch), prefetch_buffer_size=prefetch))
     if num_workers > 0:

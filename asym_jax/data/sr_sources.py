@@ -19,7 +19,22 @@ from asym_jax.data.files import DatasetError, FileIndex, find_root
 from asym_jax.data.images import IMAGE_EXTENSIONS
 from asym_jax.data.samples import sample_photo
 
-__all__ = ["SRItem", "SRSpec", "SR_SPECS", "SAMPLE_SPLITS", "sample_photo"]
+__all__ = ["SAMPLE_SPLITS", "SRItem", "SRSpec", "SR_SPECS", "SUBIMAGE_SIZE", "SUBIMAGE_STEP", "sample_photo",
+           "subimage_starts"]
+
+
+SUBIMAGE_SIZE = 480  # HR sub-image side (a multiple of 2, 3 and 4: BasicSR's DIV2K sub-images)
+SUBIMAGE_STEP = 240  # distance between sub-images (a multiple of 2, 3 and 4)
+
+
+def subimage_starts(length: int, size: int = SUBIMAGE_SIZE, step: int = SUBIMAGE_STEP) -> list[int]:
+    """Offsets of the sub-images along one side of ``length`` px: every ``step`` px, plus one flush with the
+    end; a side no longer than ``size`` is one sub-image. Multiples of the scale when ``length``, ``size``
+    and ``step`` are."""
+    if length <= size:
+        return [0]
+    starts = list(range(0, length - size + 1, step))
+    return starts if starts[-1] == length - size else [*starts, length - size]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

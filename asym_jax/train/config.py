@@ -39,11 +39,20 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval_dataset = "sample"
     c.eval_split = "test"
     c.eval_limit = 0                 # evaluate at most this many images (0: all)
+    # The generator sees LR images mirror-padded to multiples of eval_bucket px (one compiled program per
+    # bucket, not per image size; 0: every image at its own size, BasicSR's exact protocol), eval_batch_size
+    # at a time; metrics score the cropped outputs at their own sizes, equal sizes batched.
+    c.eval_bucket = 32
+    c.eval_batch_size = 1
     c.data_dir = ""                  # TFDS data_dir ("" : TFDS's default)
     c.manual_dir = ""                # folder with the official release (not needed for `sample`)
     c.scale = 4
     c.hr_size = 256
     c.num_workers = 0                # grain worker processes (0: decode in the training process)
+    # True: train on the `sub_x<scale>` form (480-px sub-images stored with their LR, prepared once: one small
+    # decode and no resize per crop; needs hr_size <= 480 and scale 2, 3 or 4). False: whole images, the LR of
+    # each crop made on the fly. Both give the LR of the whole image; they differ in where crops fall.
+    c.train_subimages = True
 
     # Models (registry names of asym_jax.models) and their constructor options.
     c.generator = "rrdbnet"
@@ -61,6 +70,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.weights_dir = "weights"        # where converted pretrained trunks are looked for: <weights_dir>/<backbone>
     c.dtype = "float32"              # compute dtype: float32 or bfloat16 (parameters stay float32)
     c.remat = False                  # rematerialise generator blocks (less activation memory)
+    c.remat_loss = False             # recompute the fidelity loss's trunk in the backward pass (its activations
+                                     # are not kept: less memory, one more trunk forward per step)
 
     # Losses: pixel + fidelity (a metric-registry loss, options as "name:key=value,...") + GAN.
     c.pixel_loss = "l1"
@@ -119,9 +130,18 @@ def check_config(c) -> None:
     need(c.g_init == "" or str(c.g_init).startswith(GENERATOR_PREFIX),
          f"g_init must be '' or generator:<sr_gan workdir>[@<step>], got {c.g_init!r}")
     for field in ("batch_size", "num_train_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
-                  "keep_checkpoints", "hr_size", "scale"):
+                  "keep_checkpoints", "hr_size", "scale", "eval_batch_size"):
         need(isinstance(c[field], int) and c[field] >= 1, f"{field} must be a positive integer, got {c[field]!r}")
     need(c.hr_size % c.scale == 0, f"hr_size {c.hr_size} must be a multiple of scale {c.scale}")
+    need(isinstance(c.eval_bucket, int) and c.eval_bucket >= 0,
+         f"eval_bucket must be an integer >= 0, got {c.eval_bucket!r}")
+    need(isinstance(c.train_subimages, bool), f"train_subimages must be True or False, got {c.train_subimages!r}")
+    if c.train_subimages:
+        from asym_jax.data.sr_sources import SUBIMAGE_SIZE
+        need(c.scale in (2, 3, 4), f"train_subimages needs scale 2, 3 or 4 (got {c.scale}); "
+             "set --config.train_subimages=False to crop whole images")
+        need(c.hr_size <= SUBIMAGE_SIZE, f"hr_size {c.hr_size} is larger than the {SUBIMAGE_SIZE}-px training "
+             "sub-images; set --config.train_subimages=False to crop whole images")
     need(isinstance(c.adversarial_start_step, int) and c.adversarial_start_step >= 0,
          f"adversarial_start_step must be an integer >= 0, got {c.adversarial_start_step!r}")
     need(isinstance(c.profile_steps, int) and c.profile_steps >= 0,

@@ -296,6 +296,7 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
     from asym_jax.io import write_atomic, write_json
     from asym_jax.manifest import check_manifest, write_manifest
     from asym_jax.seeds import data_seed
+    from asym_jax.train.feed import DeviceFeed
     from asym_jax.train.progress import LossLog
     from asym_jax.train.state import make_optimizer, trunk_frozen_mask
 
@@ -322,10 +323,13 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
     manager = ocp.CheckpointManager((workdir / "checkpoints").absolute(),
                                     options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
                                                                          create=True))
-    iterator = iter(iqa_train_dataset(data, train_idx, _targets(data, train_idx),
-                                      crop_size=config.crop_size, batch_size=config.batch_size // jax.process_count(),
-                                      seed=data_seed(config.seed, jax.process_index()), shard_index=jax.process_index(),
-                                      shard_count=jax.process_count(), num_workers=config.num_workers))
+    host_batches = iter(iqa_train_dataset(data, train_idx, _targets(data, train_idx), crop_size=config.crop_size,
+                                          batch_size=config.batch_size // jax.process_count(),
+                                          seed=data_seed(config.seed, jax.process_index()),
+                                          shard_index=jax.process_index(), shard_count=jax.process_count(),
+                                          num_workers=config.num_workers))
+    iterator = DeviceFeed(host_batches, lambda host: {
+        k: jax.make_array_from_process_local_data(batch_sharding, np.asarray(host[k])) for k in ("image", "target")})
     writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=jax.process_index() > 0)
     try:
         resumed = manager.latest_step()
@@ -371,10 +375,8 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
                       writer=writer,
                       log_file=workdir / "train_log.jsonl" if jax.process_index() == 0 else None)
         while step < config.num_train_steps:
-            host = next(iterator)
-            batch = {k: jax.make_array_from_process_local_data(batch_sharding, np.asarray(host[k]))
-                     for k in ("image", "target")}
-            state, loss = train_step(state, batch)
+            state, loss = train_step(state, iterator.take())
+            iterator.fill()  # the next batch's copy overlaps the step just dispatched
             step += 1
             log.add(step, loss, lambda: {"lr": float(schedule(step - 1))})  # the rate this update used
             if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:

@@ -6,7 +6,8 @@ Sharding: a ``Mesh`` over every device with one ``data`` axis; the global batch 
 state is replicated (jit with ``NamedSharding``). Each host reads its own shard of the data
 (``jax.make_array_from_process_local_data``). The same code runs on one CPU, 8 forced CPU devices, one
 GPU and a multi-host TPU slice (``--multihost`` calls ``jax.distributed.initialize()``; every host must be
-given the same ``--workdir``).
+given the same ``--workdir``). Data: the ``sub_x<scale>`` form of the training set (``train_subimages``), each
+batch copied to the devices while the step before it runs (:class:`~asym_jax.train.feed.DeviceFeed`).
 
 Checkpoints: an Orbax ``CheckpointManager`` in ``<workdir>/checkpoints`` saves the whole train state and
 the grain iterator; running the same command again resumes from the latest one. The losses of every step
@@ -33,6 +34,7 @@ from asym_jax.ops import highest_precision
 from asym_jax import seeds
 from asym_jax.train import setup
 from asym_jax.train.config import check_config
+from asym_jax.train.feed import DeviceFeed
 from asym_jax.train.state import TrainState, make_optimizer
 from asym_jax.train.step import StepConfig, make_train_step
 
@@ -51,7 +53,7 @@ class Trainer:
     trunks: dict                 # {role: weights.selection.Trunk}: every trunk (D, losses, eval metrics)
     steps: dict                  # {adversarial: jitted step}
     state: TrainState
-    data_iterator: object
+    data_iterator: object        # feed.DeviceFeed over the grain iterator: device batches, one step ahead
     eval_pairs: list
     batch_sharding: NamedSharding
     upscale: object              # jitted (generator params, LR NHWC float32) -> SR: float32, Precision.HIGHEST
@@ -62,6 +64,12 @@ class Trainer:
     def global_batch(self, local: dict) -> dict:
         return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(x)),
                             local)
+
+    def with_feed(self, host_batches) -> Trainer:
+        """Sets the data: an iterator of this host's batches (the grain iterator), fed to the devices one
+        step ahead (:class:`~asym_jax.train.feed.DeviceFeed`)."""
+        self.data_iterator = DeviceFeed(host_batches, self.global_batch)
+        return self
 
 
 def build(config, workdir, *, devices=None) -> Trainer:
@@ -83,7 +91,8 @@ def build(config, workdir, *, devices=None) -> Trainer:
 
     data_dir = config.data_dir or None
     manual_dir = config.manual_dir or None
-    source = datasets.sr_source(config.dataset, config.train_split, data_dir=data_dir, manual_dir=manual_dir)
+    source = datasets.sr_source(config.dataset, config.train_split, data_dir=data_dir, manual_dir=manual_dir,
+                                config=f"sub_x{config.scale}" if config.train_subimages else "hr")
     if jax.process_count() > 1 and config.batch_size % jax.process_count():
         raise InputError(f"batch_size {config.batch_size} must be a multiple of the {jax.process_count()} hosts")
     dataset = pipeline.sr_train_dataset(source, hr_size=config.hr_size, scale=config.scale,
@@ -113,22 +122,23 @@ def build(config, workdir, *, devices=None) -> Trainer:
     step_config = StepConfig(g_apply=networks.g_apply, d_apply=networks.d_apply, g_tx=g_tx, d_tx=d_tx,
                              g_schedule=g_schedule, d_schedule=d_schedule, adversarial_kind=config.adversarial,
                              pixel_weight=config.pixel_weight, fidelity_weight=config.fidelity_weight,
-                             gan_weight=config.gan_weight, ema_decay=config.ema_decay)
+                             gan_weight=config.gan_weight, ema_decay=config.ema_decay, remat_loss=config.remat_loss)
     steps = {adversarial: jax.jit(make_train_step(step_config, adversarial=adversarial),
                                   in_shardings=(replicated, replicated, batch_sharding),
                                   out_shardings=(replicated, replicated), donate_argnums=(0,))
              for adversarial in (False, True)}
     upscale = jax.jit(highest_precision(networks.eval_apply))
     return Trainer(config=config, workdir=workdir, mesh=mesh, networks=networks, losses=losses, trunks=trunks,
-                   steps=steps, state=state, data_iterator=iter(dataset), eval_pairs=eval_pairs,
-                   batch_sharding=batch_sharding, upscale=upscale, eval_metrics=eval_metrics)
+                   steps=steps, state=state, data_iterator=None, eval_pairs=eval_pairs,
+                   batch_sharding=batch_sharding, upscale=upscale, eval_metrics=eval_metrics).with_feed(iter(dataset))
 
 
 def train_step(trainer: Trainer) -> dict:
     """One step on the next batch; returns the step's metrics (device arrays)."""
     adversarial = trainer.step >= trainer.config.adversarial_start_step and trainer.config.gan_weight > 0
-    batch = trainer.global_batch(next(trainer.data_iterator))
+    batch = trainer.data_iterator.take()
     trainer.state, metrics = trainer.steps[adversarial](trainer.state, trainer.losses, batch)
+    trainer.data_iterator.fill()  # the next batch's copy overlaps the step just dispatched
     trainer.step += 1
     return metrics
 
@@ -173,12 +183,10 @@ def evaluate(trainer: Trainer, *, image_dir=None) -> dict:
 
     ema = _local_copy(trainer.state.g_ema)
 
-    def upscale(lr_unit):
-        return np.asarray(trainer.upscale(ema, jnp.asarray(lr_unit)[None]))[0]
-
-    result = evaluate_sr(upscale, trainer.eval_pairs, scale=trainer.config.scale,
-                         metric_names=list(trainer.config.eval_metrics), bound=trainer.eval_metrics,
-                         image_dir=image_dir, baseline=trainer.baseline)
+    config = trainer.config
+    result = evaluate_sr(lambda lr: trainer.upscale(ema, jnp.asarray(lr)), trainer.eval_pairs, scale=config.scale,
+                         metric_names=list(config.eval_metrics), bound=trainer.eval_metrics, image_dir=image_dir,
+                         baseline=trainer.baseline, bucket=config.eval_bucket, batch_size=config.eval_batch_size)
     return {"step": trainer.step, **result,
             "evaluated_on": f"process 0 of {jax.process_count()}, float32 at Precision.HIGHEST"}
 
@@ -295,12 +303,13 @@ def _log_images(writer, trainer: Trainer) -> None:
     """The EMA generator's SR of the first ``log_images`` held-out images, to TensorBoard."""
     if not trainer.config.log_images:
         return
+    from asym_jax.eval.sr import upscale_images
+
     ema = _local_copy(trainer.state.g_ema)
-    images = {}
-    for name, _, lr in trainer.eval_pairs[:trainer.config.log_images]:
-        sr = np.asarray(trainer.upscale(ema, jnp.asarray(lr, jnp.float32)[None] / 255.0))
-        images[f"sr/{name}"] = np.clip(sr, 0, 1)
-    writer.write_images(trainer.step, images)
+    pairs = trainer.eval_pairs[:trainer.config.log_images]
+    srs = upscale_images(lambda lr: trainer.upscale(ema, jnp.asarray(lr)), [lr for _, _, lr in pairs],
+                         bucket=trainer.config.eval_bucket, batch_size=trainer.config.eval_batch_size)
+    writer.write_images(trainer.step, {f"sr/{name}": np.clip(sr, 0, 1)[None] for (name, _, _), sr in zip(pairs, srs)})
 
 
 def _log_eval(writer, step, result, path) -> None:

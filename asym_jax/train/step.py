@@ -49,6 +49,7 @@ class StepConfig:
     fidelity_weight: float
     gan_weight: float
     ema_decay: float
+    remat_loss: bool = False           # recompute the fidelity loss's forward pass in the backward pass
 
 
 def to_unit(images: jax.Array) -> jax.Array:
@@ -71,7 +72,8 @@ def make_train_step(cfg: StepConfig, *, adversarial: bool):
                 terms["pixel"] = losses.pixel(sr, hr)
                 total += cfg.pixel_weight * terms["pixel"]
             if losses.fidelity is not None:
-                terms["fidelity"] = losses.fidelity(sr, hr)
+                fidelity = jax.checkpoint(losses.fidelity) if cfg.remat_loss else losses.fidelity
+                terms["fidelity"] = fidelity(sr, hr)
                 total += cfg.fidelity_weight * terms["fidelity"]
             if adversarial:
                 variables = {"params": d_frozen, **state.d_state}
