@@ -193,7 +193,7 @@ def main() -> None:
               f"{math.ceil(TARGET_IMG_PER_S / rates['sub'])} (sub-images), "
               f"{math.ceil(TARGET_IMG_PER_S / rates['whole'])} (whole images)")
         print(f"Preparing: whole form {whole_s:.1f} s, sub-image form {prepare_s:.1f} s for {IMAGES} images "
-              f"({prepare_s / IMAGES:.1f} s per image, single process)")
+              f"({prepare_s / IMAGES:.1f} s per image; a pool of up to 8 threads)")
         print(f"Disk: whole form {whole_bytes / 2**20:.1f} MiB, sub_x{args.scale} {sub_bytes / 2**20:.1f} MiB "
               f"(x{ratio:.2f}); DF2K (HR about {DF2K_HR_GB:.1f} GB as PNG): about {ratio * DF2K_HR_GB:.0f} GB "
               f"for sub_x{args.scale}")

