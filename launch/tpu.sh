@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Cloud TPU VMs, one host or a pod slice: create, install, copy data, run on every worker, follow, delete.
+#
+#   launch/tpu.sh COMMAND [--env=FILE] [--flag=value ...] [--dry_run] [-- ARGS for asym_jax.main]
+#
+# Commands:
+#   create   the TPU VM (--queued=true: a queued resource, waited for until ACTIVE; --spot=true: Spot)
+#   setup    installs Python (uv), jax[tpu] and this package on every worker (--worker=all)
+#   data     copies a TFDS data_dir prepared on this machine (--from=DIR) to $BUCKET/tfds
+#   run      starts `python -m asym_jax.main ARGS --multihost` on every worker at once, detached; the
+#            workdir must be on gs:// (a VM's disk goes with the VM, so only gs:// survives a preemption)
+#   logs     follows worker 0's log of a run (--run=NAME; default: the workdir's last folder name)
+#   watch    keeps a run going: waits for it to end; after a preemption it deletes, recreates, sets up and
+#            reruns the VM (the run resumes from its last checkpoint in the workdir)
+#   status   the VM's state
+#   delete   the VM (or queued resource)
+#
+# Settings (flag, or KEY in the env file, see launch/env.example): --project PROJECT, --zone ZONE,
+# --name TPU_NAME, --accelerator_type ACCELERATOR_TYPE (v4-8, v5litepod-256, ...), --runtime_version
+# RUNTIME_VERSION, --bucket BUCKET (gs://...), --source SOURCE (a pip requirement such as
+# "asym_jax @ git+https://...", or "local": a wheel built from this checkout and copied to every worker),
+# --python_version PYTHON_VERSION (3.11), --spot SPOT, --queued QUEUED, --run RUN, --from FROM,
+# --poll_seconds POLL_SECONDS (watch). --dry_run prints every command instead of running it.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=launch/lib.sh
+. "$HERE/lib.sh"
+
+if [ $# -lt 1 ] || [ "$1" = "--help" ] || [ "$1" = "-h" ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 0
+fi
+COMMAND=$1
+shift
+load_env_from_args "$@"
+PYTHON_VERSION=${PYTHON_VERSION:-3.11}
+SPOT=${SPOT:-false}
+QUEUED=${QUEUED:-false}
+POLL_SECONDS=${POLL_SECONDS:-60}
+RUN=${RUN:-}
+MAIN_ARGS=()
+FROM=${FROM:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --) shift; MAIN_ARGS=("$@"); break ;;
+    --dry_run) DRY_RUN=1 ;;
+    --env=*) ;;
+    --project=*) PROJECT=${1#*=} ;;
+    --zone=*) ZONE=${1#*=} ;;
+    --name=*) TPU_NAME=${1#*=} ;;
+    --accelerator_type=*) ACCELERATOR_TYPE=${1#*=} ;;
+    --runtime_version=*) RUNTIME_VERSION=${1#*=} ;;
+    --bucket=*) BUCKET=${1#*=} ;;
+    --source=*) SOURCE=${1#*=} ;;
+    --python_version=*) PYTHON_VERSION=${1#*=} ;;
+    --spot=*) SPOT=${1#*=} ;;
+    --queued=*) QUEUED=${1#*=} ;;
+    --run=*) RUN=${1#*=} ;;
+    --from=*) FROM=${1#*=} ;;
+    --poll_seconds=*) POLL_SECONDS=${1#*=} ;;
+    *) die "unknown argument $1 (flags are --name=value; the job's arguments follow --; see launch/tpu.sh --help)" ;;
+  esac
+  shift
+done
+require PROJECT ZONE TPU_NAME
+
+# Expanded on the workers, not here.
+# shellcheck disable=SC2016
+REMOTE_VENV='$HOME/asym_venv'
+# shellcheck disable=SC2016
+LOGS='$HOME/asym_logs'
+WHEEL_DIR=${WHEEL_DIR:-$HERE/../dist}
+where=(--project="$PROJECT" --zone="$ZONE")
+
+on_workers() {  # on_workers WORKER COMMAND: one command on the TPU VM's workers (all: in parallel)
+  run gcloud compute tpus tpu-vm ssh "$TPU_NAME" "${where[@]}" --worker="$1" --command="$2"
+}
+
+create() {
+  require ACCELERATOR_TYPE RUNTIME_VERSION
+  local spot=()
+  if [ "$SPOT" = true ]; then spot=(--spot); fi
+  if [ "$QUEUED" = true ]; then
+    run gcloud compute tpus queued-resources create "$TPU_NAME" --node-id="$TPU_NAME" "${where[@]}" \
+      --accelerator-type="$ACCELERATOR_TYPE" --runtime-version="$RUNTIME_VERSION" "${spot[@]}"
+    wait_active
+  else
+    run gcloud compute tpus tpu-vm create "$TPU_NAME" "${where[@]}" \
+      --accelerator-type="$ACCELERATOR_TYPE" --version="$RUNTIME_VERSION" "${spot[@]}"
+  fi
+}
+
+wait_active() {
+  local state=""
+  while :; do
+    state=$(run gcloud compute tpus queued-resources describe "$TPU_NAME" "${where[@]}" \
+      --format='value(state.state)')
+    if [ "$DRY_RUN" = 1 ]; then
+      note "repeated every ${POLL_SECONDS} s until the state is ACTIVE"
+      return 0
+    fi
+    case "$state" in
+      ACTIVE) return 0 ;;
+      FAILED | SUSPENDED) die "queued resource $TPU_NAME is $state" ;;
+    esac
+    echo "queued resource $TPU_NAME: $state; waiting" >&2
+    sleep "$POLL_SECONDS"
+  done
+}
+
+setup() {
+  require SOURCE
+  local package=$SOURCE wheel
+  if [ "$SOURCE" = local ]; then
+    run python3 -m pip wheel --no-deps --quiet --wheel-dir="$WHEEL_DIR" "$HERE/.."
+    wheel=$(find "$WHEEL_DIR" -maxdepth 1 -name 'asym_jax-*.whl' 2>/dev/null | sort | tail -n 1 || true)
+    wheel=${wheel:-$WHEEL_DIR/asym_jax-VERSION-py3-none-any.whl}
+    run gcloud compute tpus tpu-vm scp "$wheel" "$TPU_NAME:" "${where[@]}" --worker=all
+    package="\$HOME/$(basename "$wheel")"
+  else
+    package=$(shell_quote "$package")
+  fi
+  on_workers all "set -e; python3 -m pip install --user --quiet uv; \
+\$HOME/.local/bin/uv venv --allow-existing --python $PYTHON_VERSION $REMOTE_VENV; \
+\$HOME/.local/bin/uv pip install --python $REMOTE_VENV/bin/python 'jax[tpu]' $package"
+}
+
+data() {
+  require BUCKET
+  [ -n "$FROM" ] || die "data needs --from=DIR, a TFDS data_dir prepared on this machine"
+  [ "$DRY_RUN" = 1 ] || [ -d "$FROM" ] || die "no folder $FROM"
+  run gcloud storage rsync --recursive "$FROM" "$BUCKET/tfds"
+  note "give the job --config.data_dir=$BUCKET/tfds"
+}
+
+run_name() {
+  if [ -n "$RUN" ]; then printf '%s' "$RUN"; return; fi
+  local workdir
+  workdir=$(workdir_of "${MAIN_ARGS[@]}")
+  [ -n "$workdir" ] || die "give --run=NAME or a --workdir=gs://... after --"
+  basename "$workdir"
+}
+
+start() {
+  check_main_args "${MAIN_ARGS[@]}"
+  local workdir name job
+  workdir=$(workdir_of "${MAIN_ARGS[@]}")
+  case "$workdir" in
+    gs://*) ;;
+    "") die "give --workdir=gs://BUCKET/runs/NAME after --: every worker writes there, and a rerun resumes from it" ;;
+    *) die "--workdir=$workdir is not on gs://: a TPU VM's disk goes with the VM, and the workers must share the workdir" ;;
+  esac
+  name=$(run_name)
+  job="cd \$HOME && $REMOTE_VENV/bin/python -m asym_jax.main $(quote "${MAIN_ARGS[@]}") --multihost"
+  # Detached (nohup, no terminal), so the run outlives this ssh session; its exit status lands beside the log.
+  on_workers all "mkdir -p $LOGS && rm -f $LOGS/$name.status && nohup bash -c $(shell_quote "$job; echo \$? > $LOGS/$name.status") \
+> $LOGS/$name.log 2>&1 < /dev/null &"
+  note "follow it: launch/tpu.sh logs --name=$TPU_NAME --run=$name"
+}
+
+logs() {
+  local name
+  name=$(run_name)
+  on_workers 0 "tail -n +1 -F $LOGS/$name.log"
+}
+
+vm_state() {
+  if [ "$QUEUED" = true ]; then
+    run gcloud compute tpus queued-resources describe "$TPU_NAME" "${where[@]}" --format='value(state.state)'
+  else
+    run gcloud compute tpus tpu-vm describe "$TPU_NAME" "${where[@]}" --format='value(state)'
+  fi
+}
+
+delete() {
+  if [ "$QUEUED" = true ]; then
+    run gcloud compute tpus queued-resources delete "$TPU_NAME" "${where[@]}" --force --quiet
+  else
+    run gcloud compute tpus tpu-vm delete "$TPU_NAME" "${where[@]}" --quiet
+  fi
+}
+
+watch_run() {
+  local name state code
+  name=$(run_name)
+  check_main_args "${MAIN_ARGS[@]}"
+  while :; do
+    state=$(vm_state 2>/dev/null || true)
+    if [ "$DRY_RUN" = 1 ]; then
+      note "every ${POLL_SECONDS} s: READY or ACTIVE -> read worker 0's exit status:"
+      on_workers 0 "cat $LOGS/$name.status"
+      note "PREEMPTED, TERMINATED, SUSPENDED, FAILED or gone -> recreate and resume:"
+      delete
+      create
+      setup
+      start
+      return 0
+    fi
+    case "$state" in
+      READY | ACTIVE)
+        code=$(on_workers 0 "cat $LOGS/$name.status 2>/dev/null || true" 2>/dev/null | tail -n 1 || true)
+        if [[ "$code" =~ ^[0-9]+$ ]]; then
+          echo "run $name ended with status $code"
+          return "$code"
+        fi
+        ;;
+      CREATING | PROVISIONING | WAITING_FOR_RESOURCES | ACCEPTED | STARTING | RESTARTING | REPAIRING) ;;
+      *)
+        echo "TPU $TPU_NAME is ${state:-gone}: recreating it and resuming run $name" >&2
+        delete || true
+        create
+        setup
+        start
+        ;;
+    esac
+    sleep "$POLL_SECONDS"
+  done
+}
+
+case "$COMMAND" in
+  create) create ;;
+  setup) setup ;;
+  data) data ;;
+  run) start ;;
+  logs) logs ;;
+  watch) watch_run ;;
+  status) vm_state ;;
+  delete) delete ;;
+  *) die "unknown command $COMMAND (create, setup, data, run, logs, watch, status, delete)" ;;
+esac
