@@ -20,14 +20,13 @@ import datetime
 import importlib.metadata
 import json
 import os
-import pathlib
 import platform
 import shlex
 import sys
 from typing import Mapping, Sequence
 
 from asym_jax.errors import InputError
-from asym_jax.io import write_json
+from asym_jax.io import workdir_path, write_json
 
 __all__ = ["ManifestError", "check_manifest", "devices", "recorded_trunks", "same_weights", "versions", "write_manifest"]
 
@@ -73,7 +72,7 @@ def same_weights(a: dict | None, b: dict | None) -> bool:
     return a["source"] == b["source"]
 
 
-def _read(path: pathlib.Path) -> dict:
+def _read(path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
@@ -83,7 +82,7 @@ def _read(path: pathlib.Path) -> dict:
 
 def recorded_trunks(workdir: str | os.PathLike) -> dict:
     """The trunk records of ``<workdir>/manifest.json`` (``{}`` without one)."""
-    path = pathlib.Path(workdir) / "manifest.json"
+    path = workdir_path(workdir) / "manifest.json"
     return dict(_read(path).get("trunks", {})) if path.exists() else {}
 
 
@@ -91,7 +90,7 @@ def check_manifest(workdir: str | os.PathLike, trunks: Mapping[str, dict]) -> No
     """Before a resume (on every host: it only reads): raises :class:`ManifestError` when the trunks
     recorded in ``<workdir>/manifest.json`` are other weights than ``trunks``. A workdir without a
     manifest (a run from before manifests) passes."""
-    path = pathlib.Path(workdir) / "manifest.json"
+    path = workdir_path(workdir) / "manifest.json"
     if not path.exists():
         return
     recorded = _read(path).get("trunks", {})
@@ -107,7 +106,7 @@ def write_manifest(workdir: str | os.PathLike, trunks: Mapping[str, dict], *, re
                    devices_used: Sequence | None = None, command: Sequence[str] | None = None) -> dict:
     """Writes a new manifest (``resumed_step=None``: a run that starts from scratch, also after an attempt
     that saved no checkpoint), or appends this start to ``resumes`` (after :func:`check_manifest`)."""
-    path = pathlib.Path(workdir) / "manifest.json"
+    path = workdir_path(workdir) / "manifest.json"
     start = {"time": _now(), "command": shlex.join(sys.argv if command is None else command),
              "devices": devices(devices_used)}
     if resumed_step is not None and path.exists():

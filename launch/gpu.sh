@@ -63,7 +63,7 @@ in_container() {  # in_container DOCKER_RUN_FLAGS... -- SHELL_COMMAND
   while [ "$1" != "--" ]; do flags+=("$1"); shift; done
   shift
   on_host docker run --gpus="$GPUS" --ipc=host --ulimit=memlock=-1 --ulimit=stack=67108864 \
-    --volume="$GPU_HOME:$GPU_HOME" --workdir="$GPU_HOME" --env=HOME="$GPU_HOME" "${flags[@]}" "$GPU_IMAGE" \
+    --volume="$GPU_HOME:$GPU_HOME" --workdir="$GPU_HOME/asym_jax" --env=HOME="$GPU_HOME" "${flags[@]}" "$GPU_IMAGE" \
     bash -c "$1"
 }
 

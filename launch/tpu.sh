@@ -5,7 +5,7 @@
 #
 # Commands:
 #   create   the TPU VM (--queued=true: a queued resource, waited for until ACTIVE; --spot=true: Spot)
-#   setup    installs Python (uv), jax[tpu] and this package on every worker (--worker=all)
+#   setup    puts the code on every worker (--worker=all), installs Python (uv), jax[tpu] and the package
 #   data     copies a TFDS data_dir prepared on this machine (--from=DIR) to $BUCKET/tfds
 #   run      starts `python -m asym_jax.main ARGS --multihost` on every worker at once, detached; the
 #            workdir must be on gs:// (a VM's disk goes with the VM, so only gs:// survives a preemption)
@@ -17,8 +17,9 @@
 #
 # Settings (flag, or KEY in the env file, see launch/env.example): --project PROJECT, --zone ZONE,
 # --name TPU_NAME, --accelerator_type ACCELERATOR_TYPE (v4-8, v5litepod-256, ...), --runtime_version
-# RUNTIME_VERSION, --bucket BUCKET (gs://...), --source SOURCE (a pip requirement such as
-# "asym_jax @ git+https://...", or "local": a wheel built from this checkout and copied to every worker),
+# RUNTIME_VERSION, --bucket BUCKET (gs://...), --source SOURCE ("local": this checkout,
+# copied to every worker; or a git URL, cloned there at --source_ref SOURCE_REF), installed editable in
+# ~/asym_jax (jobs run from there, so configs/<file>.py resolve),
 # --python_version PYTHON_VERSION (3.11), --spot SPOT, --queued QUEUED, --run RUN, --from FROM,
 # --poll_seconds POLL_SECONDS (watch). --dry_run prints every command instead of running it.
 set -euo pipefail
@@ -52,6 +53,7 @@ while [ $# -gt 0 ]; do
     --runtime_version=*) RUNTIME_VERSION=${1#*=} ;;
     --bucket=*) BUCKET=${1#*=} ;;
     --source=*) SOURCE=${1#*=} ;;
+    --source_ref=*) SOURCE_REF=${1#*=} ;;
     --python_version=*) PYTHON_VERSION=${1#*=} ;;
     --spot=*) SPOT=${1#*=} ;;
     --queued=*) QUEUED=${1#*=} ;;
@@ -69,7 +71,9 @@ require PROJECT ZONE TPU_NAME
 REMOTE_VENV='$HOME/asym_venv'
 # shellcheck disable=SC2016
 LOGS='$HOME/asym_logs'
-WHEEL_DIR=${WHEEL_DIR:-$HERE/../dist}
+# shellcheck disable=SC2016
+REMOTE_SRC='$HOME/asym_jax'
+TARBALL=${TMPDIR:-/tmp}/asym_jax-src.tar.gz
 where=(--project="$PROJECT" --zone="$ZONE")
 
 on_workers() {  # on_workers WORKER COMMAND: one command on the TPU VM's workers (all: in parallel)
@@ -110,19 +114,19 @@ wait_active() {
 
 setup() {
   require SOURCE
-  local package=$SOURCE wheel
+  local fetch
   if [ "$SOURCE" = local ]; then
-    run python3 -m pip wheel --no-deps --quiet --wheel-dir="$WHEEL_DIR" "$HERE/.."
-    wheel=$(find "$WHEEL_DIR" -maxdepth 1 -name 'asym_jax-*.whl' 2>/dev/null | sort | tail -n 1 || true)
-    wheel=${wheel:-$WHEEL_DIR/asym_jax-VERSION-py3-none-any.whl}
-    run gcloud compute tpus tpu-vm scp "$wheel" "$TPU_NAME:" "${where[@]}" --worker=all
-    package="\$HOME/$(basename "$wheel")"
+    run tar --create --gzip --file="$TARBALL" --exclude=.git --exclude=.venv --exclude=runs --exclude=dist \
+      --directory="$HERE/.." .
+    run gcloud compute tpus tpu-vm scp "$TARBALL" "$TPU_NAME:asym_jax-src.tar.gz" "${where[@]}" --worker=all
+    fetch="mkdir -p $REMOTE_SRC && tar --extract --gzip --file=\$HOME/asym_jax-src.tar.gz --directory=$REMOTE_SRC"
   else
-    package=$(shell_quote "$package")
+    fetch="git clone --quiet --depth=1 ${SOURCE_REF:+--branch=$(shell_quote "$SOURCE_REF") }$(shell_quote "$SOURCE") $REMOTE_SRC"
   fi
-  on_workers all "set -e; python3 -m pip install --user --quiet uv; \
+  # The checkout, not a wheel: jobs name their configs as configs/<file>.py, run from the checkout.
+  on_workers all "set -e; rm -rf $REMOTE_SRC; $fetch; python3 -m pip install --user --quiet uv; \
 \$HOME/.local/bin/uv venv --allow-existing --python $PYTHON_VERSION $REMOTE_VENV; \
-\$HOME/.local/bin/uv pip install --python $REMOTE_VENV/bin/python 'jax[tpu]' $package"
+\$HOME/.local/bin/uv pip install --python $REMOTE_VENV/bin/python 'jax[tpu]' --editable $REMOTE_SRC"
 }
 
 data() {
@@ -151,7 +155,7 @@ start() {
     *) die "--workdir=$workdir is not on gs://: a TPU VM's disk goes with the VM, and the workers must share the workdir" ;;
   esac
   name=$(run_name)
-  job="cd \$HOME && $REMOTE_VENV/bin/python -m asym_jax.main $(quote "${MAIN_ARGS[@]}") --multihost"
+  job="cd $REMOTE_SRC && $REMOTE_VENV/bin/python -m asym_jax.main $(quote "${MAIN_ARGS[@]}") --multihost"
   # Detached (nohup, no terminal), so the run outlives this ssh session; its exit status lands beside the log.
   on_workers all "mkdir -p $LOGS && rm -f $LOGS/$name.status && nohup bash -c $(shell_quote "$job; echo \$? > $LOGS/$name.status") \
 > $LOGS/$name.log 2>&1 < /dev/null &"

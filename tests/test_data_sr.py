@@ -274,3 +274,13 @@ def test_data_info_cli_json(data_dir):
     bad = subprocess.run([sys.executable, "-m", "asym_jax.data", "info", "--dataset", "live", "--data_dir",
                           str(data_dir)], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: live: not prepared")
+    # The form the trainer reads (what launch/README.md prepares before a multi-host run).
+    sub = subprocess.run([sys.executable, "-m", "asym_jax.data", "info", "--dataset", "sample", "--config", "sub_x4",
+                          "--data_dir", str(data_dir), "--json"], capture_output=True, text=True, timeout=300)
+    assert sub.returncode == 0, sub.stderr[-2000:]
+    counts = json.loads(sub.stdout)["num_examples"]
+    records = datasets.sr_source("sample", "train", data_dir=data_dir, config="sub_x4")
+    assert counts["train"] == len(records.records) > 7
+    bad = subprocess.run([sys.executable, "-m", "asym_jax.data", "info", "--dataset", "sample", "--config", "x5",
+                          "--data_dir", str(data_dir)], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown config 'x5'" in bad.stderr

@@ -37,7 +37,7 @@ def launch(script: str, *args: str, env: dict | None = None, expect: int = 0) ->
     return commands, done.stderr
 
 
-_SETTINGS = {"PROJECT", "ZONE", "TPU_NAME", "ACCELERATOR_TYPE", "RUNTIME_VERSION", "BUCKET", "SOURCE", "SPOT",
+_SETTINGS = {"PROJECT", "ZONE", "TPU_NAME", "ACCELERATOR_TYPE", "RUNTIME_VERSION", "BUCKET", "SOURCE", "SOURCE_REF", "SPOT",
              "QUEUED", "GPU_HOST", "GPU_IMAGE", "GPU_HOME", "GPUS", "NODES", "GPUS_PER_NODE", "SLURM_PARTITION",
              "SLURM_ACCOUNT", "SLURM_TIME", "ASYM_PYTHON", "REQUEUE", "ASYM_ENV", "RUN"}
 
@@ -95,18 +95,19 @@ def test_tpu_create_plain_spot_and_queued():
 
 
 def test_tpu_setup_installs_on_every_worker():
-    (ssh,), _ = launch("tpu.sh", "setup", *TPU, "--source=asym_jax @ git+https://example.org/asym_jax.git@v1",
+    (ssh,), _ = launch("tpu.sh", "setup", *TPU, "--source=https://example.org/asym_jax.git", "--source_ref=v1",
                        "--dry_run")
     assert ssh[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "tpu1"] and flag(ssh, "worker") == "all"
-    words = remote(ssh)
-    assert "jax[tpu]" in words and "asym_jax @ git+https://example.org/asym_jax.git@v1" in words
-    assert "3.11" in words  # uv makes a Python the package supports (TPU VM images ship 3.10)
+    steps = [shlex.split(step) for step in flag(ssh, "command").split("; ")]
+    assert steps[2] == ["git", "clone", "--quiet", "--depth=1", "--branch=v1", "https://example.org/asym_jax.git",
+                        "$HOME/asym_jax"]
+    assert ["--python", "3.11"] == steps[4][3:5]  # uv makes a Python the package supports (TPU VMs ship 3.10)
+    assert steps[-1][-3:] == ["jax[tpu]", "--editable", "$HOME/asym_jax"]  # the checkout: configs/ resolve there
     commands, _ = launch("tpu.sh", "setup", *TPU, "--source=local", "--dry_run")
-    wheel, scp, ssh = commands
-    assert wheel[1:4] == ["-m", "pip", "wheel"]
-    assert scp[3:5] == ["tpu-vm", "scp"] and flag(scp, "worker") == "all"
-    assert scp[5].endswith(".whl") and scp[6] == "tpu1:"
-    assert any(w.endswith(".whl") for w in remote(ssh))
+    tar, scp, ssh = commands
+    assert tar[0] == "tar" and "--exclude=.venv" in tar and tar[-1] == "." and flag(tar, "directory")
+    assert scp[3:5] == ["tpu-vm", "scp"] and scp[5] == flag(tar, "file") and flag(scp, "worker") == "all"
+    assert "--directory=$HOME/asym_jax" in flag(ssh, "command")
 
 
 def test_tpu_run_starts_every_worker_with_multihost_on_gs(tmp_path):
@@ -119,6 +120,7 @@ def test_tpu_run_starts_every_worker_with_multihost_on_gs(tmp_path):
     main = shlex.split(job_line)
     main = main[main.index("-m") - 1:]
     assert main[1:3] == ["-m", "asym_jax.main"] and main[3:] == [*job, "--multihost"]
+    assert shlex.split(job_line)[:2] == ["cd", "$HOME/asym_jax"]
     assert status_line == "echo $? > $HOME/asym_logs/swinir.status"
     assert "$HOME/asym_logs/swinir.log" in words and "nohup" in words
     assert "launch/tpu.sh logs --name=tpu1 --run=swinir" in err
@@ -181,6 +183,7 @@ def test_gpu_run_in_docker_over_ssh():
     docker = shlex.split(ssh[3])
     assert docker[:2] == ["docker", "run"] and "--gpus=all" in docker and "--detach" in docker
     assert "--volume=/data/asym:/data/asym" in docker and "--name=asym-esrgan" in docker
+    assert "--workdir=/data/asym/asym_jax" in docker  # the checkout: configs/ resolve
     assert docker[docker.index("registry/jax:cuda") + 1] == "bash"
     script = docker[-1]
     assert "/data/asym/venv/bin/python -m asym_jax.main " + " ".join(job) in script and "--multihost" not in script

@@ -1,10 +1,11 @@
 """``python -m asym_jax.data``: prepare and describe datasets.
 
     python -m asym_jax.data info --dataset kadid10k --manual_dir ~/data/kadid10k [--data_dir DIR] [--json]
+    python -m asym_jax.data info --dataset df2k --config sub_x4 --manual_dir ~/data/DF2K --data_dir DIR
     python -m asym_jax.data list
 
 ``info`` prepares the dataset into ``data_dir`` first if needed (reading the official release from
-``manual_dir``), then prints its examples per split, its score's range and direction, and its origin;
+``manual_dir``; SR sets: the form ``--config``, e.g. ``sub_x4``, the one the trainer reads at x4), then prints its examples per split, its score's range and direction, and its origin;
 ``--json`` prints one JSON object instead.
 """
 
@@ -44,6 +45,8 @@ def main(argv=None) -> int:
     info.add_argument("--dataset", required=True)
     info.add_argument("--manual_dir", default=None, help="folder with the official release")
     info.add_argument("--data_dir", default=None, help="where prepared datasets live (TFDS data_dir)")
+    info.add_argument("--config", default=None,
+                      help="SR sets: the form to prepare (hr, x2/x3/x4, sub_x2/sub_x3/sub_x4); default: the first")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("list", help="list the dataset names")
     args = parser.parse_args(argv)
@@ -55,7 +58,8 @@ def main(argv=None) -> int:
                 print(f"{kind}: {', '.join(known)}")
             return 0
         with contextlib.redirect_stdout(sys.stderr):  # TFDS prints its preparation messages to stdout
-            described = datasets.describe(args.dataset, data_dir=args.data_dir, manual_dir=args.manual_dir)
+            described = datasets.describe(args.dataset, data_dir=args.data_dir, manual_dir=args.manual_dir,
+                                          config=args.config)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -55,14 +55,17 @@ def prepare(name: str, *, data_dir: str | os.PathLike | None = None, manual_dir:
         raise DatasetError(f"{name}: unknown config {config!r}; known: "
                            + ", ".join(c.name for c in cls.BUILDER_CONFIGS or []))
     kwargs = {"config": config} if cls.BUILDER_CONFIGS else {}
-    data_dir = None if data_dir is None else os.fspath(pathlib.Path(data_dir).expanduser())
+    from asym_jax.io import local_path, workdir_path
+
+    # TFDS reads gs:// itself: keep the URL whole (pathlib would make it gs:/...)
+    data_dir = None if data_dir is None else os.fspath(workdir_path(data_dir).expanduser())
     builder = cls(data_dir=data_dir, file_format="array_record", **kwargs)
     if not builder.is_prepared():
         if name not in EMBEDDED:
             if manual_dir is None:
                 raise DatasetError(f"{name}: not prepared in {builder.data_dir}; give manual_dir, the folder with "
                                    f"the official release ({cls.SPEC.url}) laid out as: {cls.SPEC.layout}")
-            if not pathlib.Path(manual_dir).expanduser().is_dir():
+            if not local_path(manual_dir, f"{name}: manual_dir").expanduser().is_dir():
                 raise DatasetError(f"{name}: manual_dir {manual_dir} is not a folder; expected {cls.SPEC.layout}")
         config_kwargs = {}
         if manual_dir is not None:
@@ -177,10 +180,11 @@ def iqa_split(table: dict, protocol: str, *, dataset: str = "") -> np.ndarray:
     raise DatasetError(f"{dataset or 'iqa'}: unknown split {protocol!r}; available: {', '.join(available)}")
 
 
-def describe(name: str, *, data_dir=None, manual_dir=None) -> dict:
-    """What ``python -m asym_jax.data info`` prints: counts per split, score range and direction, origin."""
+def describe(name: str, *, data_dir=None, manual_dir=None, config: str | None = None) -> dict:
+    """What ``python -m asym_jax.data info`` prints: counts per split, score range and direction, origin
+    (of the SR form ``config``: "hr", "x4", "sub_x4", ...; default: the builder's first)."""
     spec = spec_of(name)
-    builder = prepare(name, data_dir=data_dir, manual_dir=manual_dir)
+    builder = prepare(name, data_dir=data_dir, manual_dir=manual_dir, config=config)
     out = {"dataset": name, "title": spec.title, "tfds_name": builder.name, "version": str(builder.version),
            "prepared_in": os.fspath(builder.data_dir), "source": spec.url, "layout": spec.layout,
            "manual_dir": None if manual_dir is None else os.fspath(pathlib.Path(manual_dir).expanduser())}

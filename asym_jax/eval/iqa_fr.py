@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import pathlib
 import re
 import time
 from typing import Sequence
@@ -79,7 +78,7 @@ def metric_file_name(spec: str) -> str:
     return f"{safe}-{hashlib.sha1(spec.encode()).hexdigest()[:8]}"
 
 
-def _read_scores(path: pathlib.Path, spec: str, table: dict) -> dict[int, float]:
+def _read_scores(path, spec: str, table: dict) -> dict[int, float]:
     """``{index: prediction}`` from a per-image score file written by this job for ``spec``, checked against
     the dataset's label table (a file written for another metric or another copy of the set is refused)."""
     if not path.exists():
@@ -101,7 +100,7 @@ def _read_scores(path: pathlib.Path, spec: str, table: dict) -> dict[int, float]
     return out
 
 
-def _write_scores(path: pathlib.Path, spec: str, predictions: dict[int, float], table: dict) -> None:
+def _write_scores(path, spec: str, predictions: dict[int, float], table: dict) -> None:
     from asym_jax.io import write_atomic
 
     buffer = io.StringIO()
@@ -110,7 +109,6 @@ def _write_scores(path: pathlib.Path, spec: str, predictions: dict[int, float], 
     for index in sorted(predictions):
         writer.writerow((spec, index, table["name"][index], table["ref_id"][index], table["distortion"][index],
                          repr(float(table["score"][index])), repr(float(predictions[index]))))
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, buffer.getvalue())
 
 
@@ -271,11 +269,11 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax import metrics
     from asym_jax.data import datasets
     from asym_jax.eval import stats
-    from asym_jax.io import write_atomic, write_json
+    from asym_jax.io import workdir_path, write_atomic, write_json
     from asym_jax.manifest import ManifestError, recorded_trunks, same_weights, write_manifest
 
     check_config(config)
-    workdir = pathlib.Path(workdir)
+    workdir = workdir_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     # Per-image scores are reused on a rerun: a metric whose trunk weights changed since they were written is
     # refused (its old scores would be mixed in); a metric added to the run adds its trunk.

@@ -3,7 +3,8 @@ scatter plot of predictions against human scores."""
 
 from __future__ import annotations
 
-import pathlib
+import io
+import os
 
 import numpy as np
 
@@ -21,14 +22,16 @@ def ci_text(row: dict, name: str) -> str:
     return "" if not value else f" [{value[0]:.3f}, {value[1]:.3f}]"
 
 
-def scatter_plot(path: pathlib.Path, row: dict, prediction, scores, *, xlabel: str, score_name: str) -> None:
+def scatter_plot(path: str | os.PathLike, row: dict, prediction, scores, *, xlabel: str, score_name: str) -> None:
     """``scores`` against ``prediction`` (a PNG), with the row's fitted logistic where it converged; the
-    title gives the row's dataset, SRCC and PLCC."""
+    title gives the row's dataset, SRCC and PLCC. Rendered in memory and written atomically (also to a
+    ``gs://`` workdir)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from asym_jax.eval.stats import logistic
+    from asym_jax.io import write_atomic
 
     prediction = np.asarray(prediction, np.float64)
     fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=120)
@@ -43,6 +46,7 @@ def scatter_plot(path: pathlib.Path, row: dict, prediction, scores, *, xlabel: s
     ax.set_ylabel(score_name, fontsize=8)
     ax.set_title(f"{row['dataset']}: SRCC {fmt(row['srcc'], 3)}, PLCC {fmt(row['plcc'], 3)}", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    write_atomic(path, buffer.getvalue())

@@ -8,7 +8,6 @@ and each metric's ordering of the distortion levels is summarised (:func:`rankin
 
 from __future__ import annotations
 
-import pathlib
 from typing import Sequence
 
 import numpy as np
@@ -54,9 +53,9 @@ def run_job(config, workdir: str) -> dict:
     """Scores ``config.ref`` vs ``config.dist`` (or the embedded sample set); returns the summary."""
     from absl import logging
 
-    from asym_jax.io import write_json
+    from asym_jax.io import workdir_path, write_json
 
-    workdir = pathlib.Path(workdir)
+    workdir = workdir_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     names = list(config.metrics)
     check_specs(names)

@@ -162,7 +162,9 @@ def match_images(dist: str | os.PathLike) -> list[tuple[str, None, pathlib.Path]
 
 def match_pairs(ref: str | os.PathLike, dist: str | os.PathLike) -> list[tuple[str, pathlib.Path, pathlib.Path]]:
     """``(name, ref_path, dist_path)`` for two files, or for two folders matched by file stem."""
-    ref, dist = pathlib.Path(ref), pathlib.Path(dist)
+    from asym_jax.io import local_path
+
+    ref, dist = local_path(ref, "ref"), local_path(dist, "dist")
     if ref.is_file() and dist.is_file():
         return [(dist.name, ref, dist)]
     if ref.is_dir() and dist.is_dir():

@@ -16,8 +16,8 @@ does. Metrics score the cropped images at their own sizes (exact), equal sizes b
 
 from __future__ import annotations
 
+import io
 import os
-import pathlib
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -69,6 +69,18 @@ def upscale_images(upscale: Callable[[np.ndarray], np.ndarray], lrs: Sequence[np
     return out
 
 
+def _write_png(folder: str | os.PathLike, name: str, image: np.ndarray) -> None:
+    """``image`` (HWC uint8) as ``<folder>/<name>``, encoded in memory and written atomically (also to a
+    ``gs://`` workdir)."""
+    from PIL import Image
+
+    from asym_jax.io import workdir_path, write_atomic
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    write_atomic(workdir_path(folder) / name, buffer.getvalue())
+
+
 def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tuple[str, np.ndarray, np.ndarray]],
                 *, scale: int, metric_names: Sequence[str], bound: dict | None = None,
                 image_dir: str | os.PathLike | None = None, baseline: dict | None = None, bucket: int = 0,
@@ -103,11 +115,8 @@ def evaluate_sr(upscale: Callable[[np.ndarray], np.ndarray], pairs: Iterable[tup
         bicubic = to_uint8(imresize(lr_unit, float(scale))) if cached is None or image_dir is not None else None
         outputs["bicubic"].append((name, hr, bicubic))
         if image_dir is not None:
-            from PIL import Image
-            folder = pathlib.Path(image_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(sr).save(folder / f"{name}_sr.png")
-            Image.fromarray(bicubic).save(folder / f"{name}_bicubic.png")
+            _write_png(image_dir, f"{name}_sr.png", sr)
+            _write_png(image_dir, f"{name}_bicubic.png", bicubic)
     if not names:
         raise ValueError("no evaluation images")
     if cached is not None and [r["name"] for r in cached] != names:

@@ -10,6 +10,12 @@ Claims: before running a cell a process creates ``<cell>/.claim`` atomically (``
 any file system that shares the study's folder, e.g. NFS); other processes skip a claimed cell. A claim
 left by a dead process on the same host is taken over (renamed away first, so only one process wins); a
 claim from another host is respected until someone removes it.
+
+On an object store (a ``gs://`` workdir) there is no exclusive create. There a claim is checked for, written
+with a random token, and read back after :data:`SETTLE_SECONDS`: of two processes that both found the cell
+free and wrote within that time, both read the later write, so only its writer runs the cell. Two writes
+further apart than that cannot both find the cell free. ``launch/study.sh`` gives each machine its own
+cells anyway.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ import time
 from typing import Any
 
 from asym_jax.errors import ConfigError
+from asym_jax.io import WorkPath, is_remote, workdir_path, write_json
 
-__all__ = ["Cell", "DONE_FILES", "cell_status", "claim", "load_job_config", "release", "slug"]
+__all__ = ["DONE_FILES", "Cell", "cell_status", "claim", "load_job_config", "release", "slug"]
 
 # The file whose presence means a job finished (written last, atomically, by each job).
 DONE_FILES = {"sr_gan": "eval/final.json", "iqa_fr": "results.json", "iqa_fr_train": "results.json",
@@ -84,13 +91,13 @@ class Cell:
     labels: tuple[tuple[str, Any], ...] = ()
     needs: tuple[str, ...] = ()
 
-    def workdir(self, root: pathlib.Path) -> pathlib.Path:
-        return pathlib.Path(root) / "cells" / self.name
+    def workdir(self, root: WorkPath) -> WorkPath:
+        return workdir_path(root) / "cells" / self.name
 
     def job_config(self):
         return load_job_config(self.config, dict(self.overrides))
 
-    def command(self, root: pathlib.Path) -> str:
+    def command(self, root: WorkPath) -> str:
         """The ``python -m asym_jax.main`` command that runs (or resumes) this cell on its own."""
         parts = ["python", "-m", "asym_jax.main", f"--config={self.config}", f"--workdir={self.workdir(root)}"]
         parts += [f"--config.{k}={_flag_value(v)}" for k, v in self.overrides]
@@ -102,7 +109,7 @@ class Cell:
                 "labels": dict(self.labels), "needs": list(self.needs)}
 
 
-def cell_status(cell: Cell, root: pathlib.Path) -> str:
+def cell_status(cell: Cell, root: WorkPath) -> str:
     """``"done"``, ``"diverged"`` (a GAN that blew up: a finished, recorded outcome), ``"claimed"`` (a
     process holds it), ``"partial"`` (started: a resume continues it) or ``"missing"``; a cell folder made
     with other settings raises."""
@@ -136,11 +143,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def claim(folder: pathlib.Path) -> dict | None:
+SETTLE_SECONDS = 2.0  # object stores: wait between writing a claim and reading it back
+
+
+def _claim_remote(path, mine: dict) -> dict | None:
+    """:func:`claim` on an object store (see the module docstring)."""
+    import uuid
+
+    for _ in range(2):
+        if path.exists():
+            try:
+                holder = json.loads(path.read_text())
+            except (OSError, ValueError):
+                return {"host": "?", "pid": None, "since": "?"}
+            if holder.get("host") != mine["host"] or _alive(int(holder.get("pid") or 0)):
+                return holder
+            path.unlink(missing_ok=True)  # a dead process of this host
+            continue
+        token = dict(mine, token=uuid.uuid4().hex)
+        write_json(path, token)
+        time.sleep(SETTLE_SECONDS)
+        try:
+            holder = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {"host": "?", "pid": None, "since": "?"}
+        return None if holder.get("token") == token["token"] else holder
+    return {"host": "?", "pid": None, "since": "?"}
+
+
+def claim(folder: WorkPath) -> dict | None:
     """Claims ``folder`` for this process: ``None`` on success, else the holder's record."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".claim"
     mine = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if is_remote(folder):
+        return _claim_remote(path, mine)
     for _ in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -162,7 +199,7 @@ def claim(folder: pathlib.Path) -> dict | None:
     return {"host": "?", "pid": None, "since": "?"}
 
 
-def release(folder: pathlib.Path) -> None:
+def release(folder: WorkPath) -> None:
     try:
         (folder / ".claim").unlink()
     except FileNotFoundError:

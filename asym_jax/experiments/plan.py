@@ -4,10 +4,9 @@ after the study's own NR judges); every cell an ordinary job config with overrid
 
 from __future__ import annotations
 
-import pathlib
-
 from asym_jax.errors import ConfigError
 from asym_jax.experiments.cells import Cell, load_job_config, slug
+from asym_jax.io import WorkPath, workdir_path
 
 __all__ = ["CELL_JUDGE", "EXPERIMENTS", "INIT_JOBS", "PRETRAIN", "nr_judges", "plan"]
 
@@ -20,7 +19,7 @@ def _items(tree) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in dict(tree).items()))
 
 
-def nr_judges(config, root: pathlib.Path) -> tuple[list[str], list[str]]:
+def nr_judges(config, root: WorkPath) -> tuple[list[str], list[str]]:
     """The ``nr:`` specs of ``config.nr_judges`` (a ``cell:<name>`` entry becomes ``nr:<root>/cells/<name>``,
     or its first split, ``.../splits/seed0``, when the iqa_nr cells run every seeded split) and the names of
     the study's cells they read."""
@@ -29,7 +28,7 @@ def nr_judges(config, root: pathlib.Path) -> tuple[list[str], list[str]]:
         if str(judge).startswith(CELL_JUDGE):
             name = str(judge)[len(CELL_JUDGE):]
             split = "/splits/seed0" if config.nr_splits == "all" else ""
-            specs.append(f"nr:{pathlib.Path(root) / 'cells' / name}{split}")
+            specs.append(f"nr:{workdir_path(root) / 'cells' / name}{split}")
             needs.append(name)
         else:
             specs.append(str(judge))
@@ -48,7 +47,7 @@ def _sr_cells(config, experiment: str, name: str, labels: dict, overrides: dict,
     judges, needs = nr_judges(config, root)
     common = {**_shared(config), "eval_metrics": tuple(config.judges) + tuple(judges)}
     if config.pretrain_steps and name != PRETRAIN:
-        common["g_init"] = f"generator:{pathlib.Path(root) / 'cells' / PRETRAIN}"
+        common["g_init"] = f"generator:{workdir_path(root) / 'cells' / PRETRAIN}"
         needs = [*needs, PRETRAIN]
     merged = {**common, **dict(config.sr_overrides), **overrides}
     return Cell(name=name, experiment=experiment, job=base.job, config=config.sr_config,
@@ -73,7 +72,7 @@ def _ordered(cells: list[Cell]) -> list[Cell]:
     return ordered
 
 
-def _init_cells(config, root: pathlib.Path, sources: dict[str, Cell]) -> list[Cell]:
+def _init_cells(config, root: WorkPath, sources: dict[str, Cell]) -> list[Cell]:
     """Experiment 3: for each backbone discriminator in ``sources`` and each job of ``init_jobs``, models
     from its trained trunk and (once per backbone) from the other ``inits``."""
     from asym_jax.models import discriminators
@@ -102,7 +101,8 @@ def _init_cells(config, root: pathlib.Path, sources: dict[str, Cell]) -> list[Ce
             if backbone is None:
                 continue  # PatchGAN, UNet-SN: no trunk to transfer
             for init in config.inits:
-                weights = f"discriminator:{source.workdir(root).absolute()}" if init == "discriminator" else init
+                weights = (f"discriminator:{workdir_path(source.workdir(root), absolute=True)}"
+                           if init == "discriminator" else init)
                 name = f"{INIT_JOBS[job]}-{slug(backbone)}-{'from-' + source.name if init == 'discriminator' else init}"
                 if any(c.name == name for c in cells):
                     continue  # imagenet / random of a backbone two discriminators share
@@ -114,7 +114,7 @@ def _init_cells(config, root: pathlib.Path, sources: dict[str, Cell]) -> list[Ce
     return cells
 
 
-def plan(config, root: pathlib.Path) -> list[Cell]:
+def plan(config, root: WorkPath) -> list[Cell]:
     """Every cell of ``config`` (all experiments it names), dependencies first."""
     unknown = sorted(set(config.experiments) - set(EXPERIMENTS))
     if unknown:

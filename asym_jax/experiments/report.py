@@ -17,17 +17,19 @@ at least three metrics.
 
 from __future__ import annotations
 
+import io
 import json
-import pathlib
 
 import numpy as np
+
+from asym_jax.io import WorkPath, workdir_path
 
 __all__ = ["write_report"]
 
 _MODELS = {"nr": "NR-IQA model", "dists": "DISTS-style FR model"}
 
 
-def _read(path: pathlib.Path):
+def _read(path: WorkPath):
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -55,7 +57,7 @@ def _judges(config, root) -> list[str]:
 
 def _judge_label(judge: str, root) -> str:
     """A judge as the tables name it: the study's own NR cells relative to the study (``nr:cells/<name>``)."""
-    return judge.replace(f"nr:{pathlib.Path(root)}/", "nr:")
+    return judge.replace(f"nr:{workdir_path(root)}/", "nr:")
 
 
 def _fidelity(config, root, cells, status) -> dict:
@@ -121,7 +123,7 @@ def _pretrained(cells, root, status) -> dict | None:
     return final
 
 
-def _stability(folder: pathlib.Path) -> dict:
+def _stability(folder: WorkPath) -> dict:
     """The discriminator's mean output on real minus on SR images (``d_real - d_fake``, logged means) at each
     logging step of an SR run, and its mean over the last quarter of them: how far ahead the discriminator is."""
     from asym_jax.train.progress import read_train_log
@@ -196,16 +198,21 @@ def _init(config, root, cells, status) -> dict:
     return {"rows": rows}
 
 
-def _save(fig, folder: pathlib.Path, name: str) -> str:
+def _save(fig, folder: WorkPath, name: str) -> str:
+    """``fig`` as the PNG ``<folder>/<name>``: rendered in memory, written atomically (also to gs://)."""
     import matplotlib.pyplot as plt
 
+    from asym_jax.io import write_atomic
+
     fig.tight_layout()
-    fig.savefig(folder / name, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
+    write_atomic(folder / name, buffer.getvalue())
     return name
 
 
-def _plots(report: dict, root: pathlib.Path) -> list[str]:
+def _plots(report: dict, root: WorkPath) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -302,7 +309,7 @@ def _plots(report: dict, root: pathlib.Path) -> list[str]:
     return written
 
 
-def _sr_crops(cells, root: pathlib.Path, status: dict, side: int = 128) -> dict:
+def _sr_crops(cells, root: WorkPath, status: dict, side: int = 128) -> dict:
     """One held-out image (the first name every finished SR cell has) as each SR model made it, and bicubic."""
     done = [c for c in cells if c.job == "sr_gan" and status[c.name] == "done"]
     names = None
@@ -391,7 +398,7 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(config, root: pathlib.Path, cells, status: dict) -> dict:
+def write_report(config, root: WorkPath, cells, status: dict) -> dict:
     """Writes ``report.json``, ``report.md`` and ``plots/`` from the cells' results; returns the report."""
     from asym_jax.io import write_atomic, write_json
 

@@ -71,11 +71,13 @@ def split(cells: list[dict], machines: int) -> list[list[list[str]]]:
 
 
 def read_plan(path: str) -> list[dict]:
+    """The cells of a ``plan.json``, local or on ``gs://``."""
+    from asym_jax.io import workdir_path
+
     try:
-        with open(path) as f:
-            plan = json.load(f)
+        plan = json.loads(workdir_path(path).read_text())
     except OSError as error:
-        raise InputError(f"cannot read the study plan {path}: {error.strerror}; make it with "
+        raise InputError(f"cannot read the study plan {path}: {error.strerror or error}; make it with "
                          "--config.plan_only=True") from None
     except ValueError as error:
         raise InputError(f"{path} is not a study plan (JSON: {error})") from None

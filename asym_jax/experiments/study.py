@@ -7,14 +7,17 @@ otherwise this process claims it, records ``cell.json`` and runs its job in-proc
 :meth:`Cell.command` would (the job resumes from its own checkpoints). A GAN that diverges is an outcome,
 recorded in ``diverged.json``; any other error stops the study with the cell named. The report is then
 regenerated from every finished cell (:mod:`asym_jax.experiments.report`), missing cells marked.
+
+The workdir may be on ``gs://`` (claims there: :mod:`asym_jax.experiments.cells`); ``launch/study.sh``
+spreads the cells over machines that share it.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import pathlib
 
 from asym_jax.errors import ConfigError, DivergedError, InputError
+from asym_jax.io import WorkPath, workdir_path
 
 __all__ = ["FIELDS", "check_config", "run_job", "select"]
 
@@ -54,7 +57,7 @@ def select(cells, pattern: str):
     return chosen
 
 
-def _run_cell(cell, root: pathlib.Path) -> str:
+def _run_cell(cell, root: WorkPath) -> str:
     from asym_jax.experiments.cells import claim, release
     from asym_jax.io import write_json
     from asym_jax.jobs import job_runners
@@ -90,7 +93,7 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax.io import write_atomic, write_json
 
     check_config(config)
-    root = pathlib.Path(workdir).absolute()
+    root = workdir_path(workdir, absolute=True)
     root.mkdir(parents=True, exist_ok=True)
     cells = plan(config, root)
     chosen = select(cells, config.cells)

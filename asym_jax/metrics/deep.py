@@ -19,8 +19,6 @@ DISTS: the image itself plus the five VGG-16 stages (max-pooling replaced by L2 
 from __future__ import annotations
 
 import functools
-
-import os
 from typing import Any
 
 import jax
@@ -135,17 +133,17 @@ def _dists_channels(backbone: str) -> int:
 LEARNED_FILE, LEARNED_INFO = "alpha_beta.npz", "metric.json"  # what an iqa_fr_train workdir holds
 
 
-def _learned_file(folder: str, backbone: str) -> str:
-    """``<folder>/alpha_beta.npz`` of a learned metric, after checking that it was learned on ``backbone``."""
+def _learned_file(folder, backbone: str):
+    """``<folder>/alpha_beta.npz`` of a learned metric (an iqa_fr_train workdir, local or ``gs://``), after
+    checking that it was learned on ``backbone``."""
     import json
 
-    info_path, path = os.path.join(folder, LEARNED_INFO), os.path.join(folder, LEARNED_FILE)
-    if not (os.path.isfile(info_path) and os.path.isfile(path)):
+    info_path, path = folder / LEARNED_INFO, folder / LEARNED_FILE
+    if not (info_path.is_file() and path.is_file()):
         raise InputError(f"alpha_beta={folder} is a folder without {LEARNED_FILE} and {LEARNED_INFO}: give an "
                          "iqa_fr_train workdir whose training has finished, or an npz file")
     try:
-        with open(info_path) as f:
-            learned_on = json.load(f)["backbone"]
+        learned_on = json.loads(info_path.read_text())["backbone"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(f"{info_path} is unreadable ({error!r})") from None
     if learned_on != backbone:
@@ -154,14 +152,21 @@ def _learned_file(folder: str, backbone: str) -> str:
 
 
 def _load_alpha_beta(source: str, channels: int, backbone: str) -> tuple[np.ndarray, np.ndarray]:
+    from asym_jax.io import workdir_path
+
     if source == "uniform":
         return np.ones(channels, np.float32), np.ones(channels, np.float32)
-    if source != "dists" and os.path.isdir(str(source)):
-        source = _learned_file(str(source), backbone)
-    path = resolve("dists_alpha_beta") if source == "dists" else source
-    if source != "dists" and not os.path.isfile(str(path)):
-        raise InputError(f"alpha/beta file not found: {path} (expected an npz with 'alpha' and 'beta')")
-    data = load_npz(path)
+    if source == "dists":
+        path = resolve("dists_alpha_beta")
+        data = load_npz(path)
+    else:
+        path = workdir_path(str(source))  # a file or an iqa_fr_train workdir; either may be on gs://
+        if path.is_dir():
+            path = _learned_file(path, backbone)
+        if not path.is_file():
+            raise InputError(f"alpha/beta file not found: {path} (expected an npz with 'alpha' and 'beta')")
+        with path.open("rb") as f:
+            data = load_npz(f)
     missing = {"alpha", "beta"} - set(data)
     if missing:
         raise InputError(f"{path}: lacks {sorted(missing)}")

@@ -20,7 +20,6 @@ Workdir: ``checkpoints/`` (Orbax: weights, optimiser state), ``features/``, ``al
 from __future__ import annotations
 
 import io
-import pathlib
 import time
 
 import numpy as np
@@ -72,7 +71,7 @@ def check_config(config) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _features(data, indices: np.ndarray, trunk, config, path: pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
+def _features(data, indices: np.ndarray, trunk, config, path) -> tuple[np.ndarray, np.ndarray]:
     """``(texture, structure)``, ``(len(indices), C)`` each, read from ``path`` when it holds these indices."""
     import jax
 
@@ -82,7 +81,7 @@ def _features(data, indices: np.ndarray, trunk, config, path: pathlib.Path) -> t
     from asym_jax.ops import highest_precision
 
     if path.exists():
-        with np.load(path) as cached:
+        with path.open("rb") as f, np.load(f) as cached:  # a file object: path may be on gs://
             if np.array_equal(cached["indices"], indices):
                 return cached["texture"], cached["structure"]
     similarities = jax.jit(highest_precision(
@@ -180,7 +179,7 @@ def run_job(config, workdir: str) -> dict:
     import orbax.checkpoint as ocp
 
     from asym_jax.data import datasets
-    from asym_jax.io import write_atomic, write_json
+    from asym_jax.io import workdir_path, write_atomic, write_json
     from asym_jax.manifest import check_manifest, write_manifest
     from asym_jax.metrics.deep import LEARNED_FILE, LEARNED_INFO, weighted_distance
     from asym_jax.seeds import component_key
@@ -190,12 +189,12 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax.weights.trunks import backbone_variables
 
     check_config(config)
-    workdir = pathlib.Path(workdir)
+    workdir = workdir_path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     _, options, trunk = resolve_spec(f"dists_style:backbone={config.backbone},weights={config.weights}", "trunk",
                                      config, what="iqa_fr_train trunk")
     records = {"trunk": trunk.provenance()}
-    manager = ocp.CheckpointManager((workdir / "checkpoints").absolute(),
+    manager = ocp.CheckpointManager(workdir_path(workdir / "checkpoints", absolute=True),
                                     options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
                                                                          create=True))
     try:

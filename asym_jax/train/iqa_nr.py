@@ -28,12 +28,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import pathlib
 
 import numpy as np
 
 from asym_jax.errors import ConfigError
 from asym_jax.eval.report import ci_text, fmt, scatter_plot
+from asym_jax.io import WorkPath
 
 __all__ = ["FIELDS", "build_model", "check_config", "make_steps", "run_job", "train_and_test_splits"]
 
@@ -252,7 +252,7 @@ def _row(data, split: str, indices, predictions: dict, config) -> dict:
     return row
 
 
-def _write_predictions(path: pathlib.Path, data, indices, predictions: dict) -> None:
+def _write_predictions(path, data, indices, predictions: dict) -> None:
     from asym_jax.io import write_atomic
 
     buffer = io.StringIO()
@@ -261,7 +261,6 @@ def _write_predictions(path: pathlib.Path, data, indices, predictions: dict) -> 
     for i in indices:
         writer.writerow((int(i), data.table["name"][int(i)], repr(float(data.table["score"][int(i)])),
                          repr(predictions[int(i)])))
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, buffer.getvalue())
 
 
@@ -281,7 +280,7 @@ def _markdown(rows: list[dict], config, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
+def _run_split(config, workdir: WorkPath, split: str) -> dict:
     """Trains (or resumes) and evaluates one split in ``workdir``; returns the results."""
     import grain
     import jax
@@ -293,7 +292,7 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
     from asym_jax.data import datasets
     from asym_jax.data.pipeline import iqa_train_dataset
     from asym_jax.eval import stats
-    from asym_jax.io import write_atomic, write_json
+    from asym_jax.io import workdir_path, write_atomic, write_json
     from asym_jax.manifest import check_manifest, write_manifest
     from asym_jax.seeds import data_seed
     from asym_jax.train.feed import DeviceFeed
@@ -320,7 +319,7 @@ def _run_split(config, workdir: pathlib.Path, split: str) -> dict:
     batch_sharding, replicated = NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
 
     model = build_model(config)
-    manager = ocp.CheckpointManager((workdir / "checkpoints").absolute(),
+    manager = ocp.CheckpointManager(workdir_path(workdir / "checkpoints", absolute=True),
                                     options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
                                                                          create=True))
     host_batches = iter(iqa_train_dataset(data, train_idx, _targets(data, train_idx), crop_size=config.crop_size,
@@ -441,10 +440,10 @@ def _summary(results: dict[str, dict]) -> list[dict]:
 def run_job(config, workdir: str) -> dict:
     """Trains and evaluates (``splits="one"``: one split in ``workdir``; ``"all"``: the ten seeded splits
     in ``workdir/splits/seed<k>`` and their summary); returns the results."""
-    from asym_jax.io import write_atomic, write_json
+    from asym_jax.io import workdir_path, write_atomic, write_json
 
     check_config(config)
-    workdir = pathlib.Path(workdir)
+    workdir = workdir_path(workdir)
     if config.splits == "one":
         result = _run_split(config, workdir, config.split)
         print((workdir / "results.md").read_text())

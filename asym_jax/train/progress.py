@@ -33,10 +33,11 @@ def read_train_log(path) -> list[dict]:
     """The records of a ``train_log.jsonl`` (one JSON object per logging step, ``{"step": ..., <mean>: ...}``),
     in order; a line cut short by a kill is skipped; no file: ``[]``."""
     import json
-    import pathlib
+
+    from asym_jax.io import workdir_path
 
     try:
-        lines = pathlib.Path(path).read_text().splitlines()
+        lines = workdir_path(path).read_text().splitlines()
     except FileNotFoundError:
         return []
     records = []
@@ -54,23 +55,34 @@ class TrainLog:
     """``<workdir>/train_log.jsonl``: the mean of each training scalar over every logging interval, one line
     per logging step, across resumes. Opening it at ``step`` (the step training starts from: 0 or the restored
     checkpoint's) drops the records after that step, written by a run that was killed before its next
-    checkpoint, so the file always describes the steps that led to the current weights."""
+    checkpoint, so the file always describes the steps that led to the current weights.
+
+    Locally each record is appended to the file. On an object store (a ``gs://`` workdir) an object cannot
+    be appended to: the whole file (one short line per logging step) is rewritten with each record."""
 
     def __init__(self, path, step: int):
         import json
-        import pathlib
 
-        from asym_jax.io import write_atomic
+        from asym_jax.io import is_remote, workdir_path, write_atomic
 
-        self.path = pathlib.Path(path)
+        self.path = workdir_path(path)
         kept = [r for r in read_train_log(self.path) if r["step"] <= step]
-        write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        self._text = "".join(json.dumps(r) + "\n" for r in kept)
+        self._remote = is_remote(self.path)
+        write_atomic(self.path, self._text)
 
     def append(self, step: int, means: dict[str, float]) -> None:
         import json
 
+        from asym_jax.io import write_atomic
+
+        line = json.dumps({"step": int(step), **{k: float(v) for k, v in means.items()}}) + "\n"
+        if self._remote:
+            self._text += line
+            write_atomic(self.path, self._text)
+            return
         with open(self.path, "a") as f:
-            f.write(json.dumps({"step": int(step), **{k: float(v) for k, v in means.items()}}) + "\n")
+            f.write(line)
 
 
 class Progress(periodic_actions.ReportProgress):

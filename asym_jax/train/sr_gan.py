@@ -21,7 +21,6 @@ float32 at ``Precision.HIGHEST`` whatever ``config.dtype`` says; the other hosts
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +29,7 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from asym_jax.errors import DivergedError, InputError
+from asym_jax.io import WorkPath, workdir_path
 from asym_jax.ops import highest_precision
 from asym_jax import seeds
 from asym_jax.train import setup
@@ -46,7 +46,7 @@ class Trainer:
     """A built run: networks, losses and their trunks, the two compiled steps, shardings, data and the state."""
 
     config: object
-    workdir: pathlib.Path
+    workdir: WorkPath            # local pathlib.Path, or an epath.Path for gs:// (asym_jax.io.workdir_path)
     mesh: Mesh
     networks: setup.Networks
     losses: object
@@ -87,7 +87,7 @@ def build(config, workdir, *, devices=None) -> Trainer:
     eval_metrics, eval_trunks = setup.eval_metrics(config)
     trunks = (({"generator": g_init} if g_init is not None else {}) |
               ({"discriminator": d_trunk} if d_trunk is not None else {}) | loss_trunks | eval_trunks)
-    workdir = pathlib.Path(workdir)
+    workdir = workdir_path(workdir)
 
     data_dir = config.data_dir or None
     manual_dir = config.manual_dir or None
@@ -146,7 +146,7 @@ def train_step(trainer: Trainer) -> dict:
 def _checkpoint_manager(trainer: Trainer):
     import orbax.checkpoint as ocp
     options = ocp.CheckpointManagerOptions(max_to_keep=trainer.config.keep_checkpoints, create=True)
-    return ocp.CheckpointManager((trainer.workdir / "checkpoints").absolute(), options=options)
+    return ocp.CheckpointManager(workdir_path(trainer.workdir / "checkpoints", absolute=True), options=options)
 
 
 def _save(manager, trainer: Trainer) -> None:

@@ -34,12 +34,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import pathlib
 from typing import Any
 
 import numpy as np
 
 from asym_jax.errors import InputError
+from asym_jax.io import WorkPath, workdir_path
 
 __all__ = ["DISCRIMINATOR_PREFIX", "GENERATOR_PREFIX", "NR_PREFIX", "check_generator_source", "check_nr_source",
            "check_run_source", "checkpoint_steps", "discriminator_run", "is_run_source", "nr_run", "parse_run_source",
@@ -58,7 +58,7 @@ def is_run_source(weights: Any) -> bool:
     return isinstance(weights, str) and weights.startswith(DISCRIMINATOR_PREFIX)
 
 
-def parse_run_source(weights: str, prefix: str = DISCRIMINATOR_PREFIX) -> tuple[pathlib.Path, int | None]:
+def parse_run_source(weights: str, prefix: str = DISCRIMINATOR_PREFIX) -> tuple[WorkPath, int | None]:
     """``"discriminator:W[@STEP]"`` (or ``prefix`` + ``W[@STEP]``) -> ``(W, STEP or None)``."""
     if not (isinstance(weights, str) and weights.startswith(prefix)):
         raise InputError(f"{weights!r} is not a '{prefix}<workdir>[@<step>]' source")
@@ -70,12 +70,12 @@ def parse_run_source(weights: str, prefix: str = DISCRIMINATOR_PREFIX) -> tuple[
         raise InputError(f"{weights!r}: no workdir after {prefix!r}")
     if step and not step.isdigit():
         raise InputError(f"{weights!r}: the step after '@' must be a non-negative integer, got {step!r}")
-    return pathlib.Path(path).expanduser(), (int(step) if step else None)
+    return workdir_path(path).expanduser(), (int(step) if step else None)  # W may be gs://
 
 
-def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
+def checkpoint_steps(workdir: WorkPath) -> list[int]:
     """The steps of the finished checkpoints in ``<workdir>/checkpoints`` (ascending)."""
-    folder = pathlib.Path(workdir) / "checkpoints"
+    folder = workdir_path(workdir) / "checkpoints"
     if not folder.is_dir():
         return []
     return sorted(int(p.name) for p in folder.iterdir()
@@ -83,7 +83,7 @@ def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
                   and not any(p.glob("*.orbax-checkpoint-tmp*")))
 
 
-def _select_step(workdir: pathlib.Path, step: int | None, what: str) -> int:
+def _select_step(workdir: WorkPath, step: int | None, what: str) -> int:
     steps = checkpoint_steps(workdir)
     if not steps:
         raise InputError(f"{what}: {workdir} has no checkpoint (no {workdir / 'checkpoints'}/<step>/state); "
@@ -96,9 +96,9 @@ def _select_step(workdir: pathlib.Path, step: int | None, what: str) -> int:
     return step
 
 
-def _run_config(workdir: pathlib.Path, job: str, what: str) -> dict:
+def _run_config(workdir: WorkPath, job: str, what: str) -> dict:
     """The config.json of the ``job`` run in ``workdir``; one :class:`InputError` for anything else."""
-    path = pathlib.Path(workdir) / "config.json"
+    path = workdir_path(workdir) / "config.json"
     if not path.is_file():
         raise InputError(f"{what}: {workdir} has no config.json; give the workdir of an {job} run")
     try:
@@ -110,7 +110,7 @@ def _run_config(workdir: pathlib.Path, job: str, what: str) -> dict:
     return config
 
 
-def discriminator_run(workdir: pathlib.Path, what: str = "") -> dict:
+def discriminator_run(workdir: WorkPath, what: str = "") -> dict:
     """``{"discriminator", "backbone", "level", "options"}`` of the sr_gan run in ``workdir`` (its
     config.json); refuses a run whose discriminator has no backbone trunk."""
     from asym_jax.models import discriminators
@@ -126,13 +126,13 @@ def discriminator_run(workdir: pathlib.Path, what: str = "") -> dict:
             "options": options}
 
 
-def restore_subtree(workdir: pathlib.Path, step: int, paths: list[tuple[str, ...]]) -> dict:
+def restore_subtree(workdir: WorkPath, step: int, paths: list[tuple[str, ...]]) -> dict:
     """``{path: numpy subtree}`` restored from ``<workdir>/checkpoints/<step>/state`` for each key path (an
     Orbax partial restore: only these arrays are read). A path absent from the checkpoint maps to None."""
     import jax
     import orbax.checkpoint as ocp
 
-    directory = (pathlib.Path(workdir) / "checkpoints" / str(step) / _STATE_ITEM).absolute()
+    directory = workdir_path(workdir, absolute=True) / "checkpoints" / str(step) / _STATE_ITEM
     checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
     metadata = checkpointer.metadata(directory)
     tree = metadata.item_metadata.tree if hasattr(metadata, "item_metadata") else metadata.tree
@@ -170,7 +170,7 @@ def restore_subtree(workdir: pathlib.Path, step: int, paths: list[tuple[str, ...
     return out
 
 
-def check_run_source(weights: str, backbone: str) -> tuple[pathlib.Path, int]:
+def check_run_source(weights: str, backbone: str) -> tuple[WorkPath, int]:
     """``(workdir, step)`` of ``"discriminator:W[@STEP]"`` after every check that needs no array (the run,
     its discriminator's backbone, the checkpoint step): jobs call it at start-up."""
     workdir, step = parse_run_source(weights)
@@ -212,12 +212,12 @@ def restore_discriminator_head(weights: str) -> tuple[dict, dict]:
     return {"head_fc1": parts[("d_params", "head_fc1")], "head_fc2": parts[("d_params", "head_fc2")]}, run
 
 
-def nr_run(workdir: pathlib.Path, what: str = "") -> dict:
+def nr_run(workdir: WorkPath, what: str = "") -> dict:
     """The architecture ``{"backbone", "taps", "pooling", "hidden"}`` of the iqa_nr run in ``workdir`` (its
     config.json). A ten-split run (``splits="all"``) holds one model per split: name one of them."""
     what = what or f"{NR_PREFIX}{workdir}"
     config = _run_config(workdir, "iqa_nr", what)
-    splits = pathlib.Path(workdir) / "splits"
+    splits = workdir_path(workdir) / "splits"
     if config.get("splits") == "all" and not checkpoint_steps(workdir) and splits.is_dir():
         raise InputError(f"{what}: {workdir} is a run over the seeded splits, one model each; give one of them, "
                          f"e.g. {NR_PREFIX}{splits / 'seed0'}")
@@ -228,12 +228,12 @@ def nr_run(workdir: pathlib.Path, what: str = "") -> dict:
             "hidden": int(config["hidden"])}
 
 
-def check_nr_source(spec: str) -> tuple[pathlib.Path, int]:
+def check_nr_source(spec: str) -> tuple[WorkPath, int]:
     """``(workdir, step)`` of ``"nr:W[@STEP]"`` (W made absolute; the latest step where none is given), after
     every check that needs no array."""
     workdir, step = parse_run_source(spec, NR_PREFIX)
     nr_run(workdir, spec)
-    return workdir.absolute(), _select_step(workdir, step, spec)
+    return workdir_path(workdir, absolute=True), _select_step(workdir, step, spec)
 
 
 @functools.lru_cache(maxsize=4)
@@ -254,7 +254,7 @@ def restore_nr_model(spec: str) -> tuple[dict, dict, dict]:
     return architecture, variables, record
 
 
-def check_generator_source(spec: str, architecture: dict) -> tuple[pathlib.Path, int]:
+def check_generator_source(spec: str, architecture: dict) -> tuple[WorkPath, int]:
     """``(workdir, step)`` of ``"generator:W[@STEP]"`` (W made absolute; the latest step where none is given)
     after checking that W is an sr_gan run of the same ``architecture`` (``{"generator", "generator_options",
     "scale"}``)."""
@@ -269,7 +269,7 @@ def check_generator_source(spec: str, architecture: dict) -> tuple[pathlib.Path,
         raise InputError(f"{spec}: {workdir} trained another generator "
                          f"({', '.join(f'{k} {theirs[k]!r}' for k in differs)}; this run has "
                          f"{', '.join(f'{k} {mine[k]!r}' for k in differs)})")
-    return workdir.absolute(), _select_step(workdir, step, spec)
+    return workdir_path(workdir, absolute=True), _select_step(workdir, step, spec)
 
 
 @functools.lru_cache(maxsize=2)
@@ -297,8 +297,8 @@ def tree_digest(tree) -> str:
     return digest.hexdigest()
 
 
-def run_provenance(workdir: pathlib.Path, step: int, backbone: str, variables,
+def run_provenance(workdir: WorkPath, step: int, backbone: str, variables,
                    prefix: str = DISCRIMINATOR_PREFIX) -> dict:
     """The manifest record of weights restored from a run: the source names the workdir and the step."""
-    return {"backbone": backbone, "source": f"{prefix}{pathlib.Path(workdir).absolute()}@{step}",
+    return {"backbone": backbone, "source": f"{prefix}{workdir_path(workdir, absolute=True)}@{step}",
             "seed": None, "sha256": tree_digest(variables)}

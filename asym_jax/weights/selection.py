@@ -11,9 +11,9 @@ two random trunks of one job differ. Used by every job (``sr_gan``, ``iqa_fr``, 
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 
 from asym_jax.errors import ConfigError, InputError
+from asym_jax.io import local_path
 from asym_jax.seeds import component_seed
 from asym_jax.weights.runs import (DISCRIMINATOR_PREFIX, NR_PREFIX, check_nr_source, check_run_source, is_run_source,
                                    nr_run)
@@ -55,7 +55,7 @@ def pretrained_weights(backbone: str, config, what: str, alternative: str) -> st
 
     if has_offline_imagenet(backbone):
         return "imagenet"
-    expected = pathlib.Path(config.weights_dir) / backbone
+    expected = local_path(config.weights_dir, "weights_dir") / backbone
     if expected.exists():
         return str(expected)
     raise ConfigError(
@@ -84,7 +84,7 @@ def resolve_trunk(backbone: str, weights: str, role: str, config, *, what: str, 
         # Pinned to the step found now: every later read (trunk, head) sees that checkpoint, even while the
         # sr_gan run goes on saving.
         return Trunk(role, backbone, f"{DISCRIMINATOR_PREFIX}{workdir}@{step}")
-    if not pathlib.Path(weights).exists():
+    if not local_path(weights, f"{what}: weights").exists():
         raise ConfigError(f"{what}: weights {weights!r} is not 'imagenet', 'random', an existing converted folder or "
                           "checkpoint file, or discriminator:<sr_gan workdir>[@<step>]")
     return Trunk(role, backbone, weights)
