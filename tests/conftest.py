@@ -56,8 +56,8 @@ def data_dir(tmp_path_factory):
 
 # The longest modules first: the README's test command runs two pytest-xdist workers that take one module
 # at a time in collection order, and a long module started last would leave one core idle at the end.
-SLOW_MODULES_FIRST = ("test_main_job.py", "test_iqa_fr.py", "test_train.py", "test_iqa_nr.py", "test_study.py",
-                      "test_train_semantics.py", "test_discriminators.py", "test_backbones.py")
+SLOW_MODULES_FIRST = ("test_main_job.py", "test_iqa_fr.py", "test_train.py", "test_iqa_nr.py", "test_colab.py",
+                      "test_study.py", "test_train_semantics.py", "test_discriminators.py", "test_backbones.py")
 
 
 def pytest_addoption(parser):

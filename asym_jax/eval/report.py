@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-__all__ = ["ci_text", "fmt", "scatter_plot"]
+__all__ = ["ci_text", "fmt", "scatter_plot", "subplots"]
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -22,19 +22,24 @@ def ci_text(row: dict, name: str) -> str:
     return "" if not value else f" [{value[0]:.3f}, {value[1]:.3f}]"
 
 
+def subplots(*args, figsize=None, dpi=None, **kwargs):
+    """A matplotlib figure and its axes (``Figure.subplots`` arguments), made outside pyplot: no global
+    backend is switched (a notebook's inline plots keep working) and nothing stays open after saving."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    return fig, fig.subplots(*args, **kwargs)
+
+
 def scatter_plot(path: str | os.PathLike, row: dict, prediction, scores, *, xlabel: str, score_name: str) -> None:
     """``scores`` against ``prediction`` (a PNG), with the row's fitted logistic where it converged; the
     title gives the row's dataset, SRCC and PLCC. Rendered in memory and written atomically (also to a
     ``gs://`` workdir)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from asym_jax.eval.stats import logistic
     from asym_jax.io import write_atomic
 
     prediction = np.asarray(prediction, np.float64)
-    fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=120)
+    fig, ax = subplots(figsize=(4.5, 3.6), dpi=120)
     ax.scatter(prediction, scores, s=6, alpha=0.6)
     fit = row.get("logistic") or {}
     if fit.get("converged"):
@@ -48,5 +53,4 @@ def scatter_plot(path: str | os.PathLike, row: dict, prediction, scores, *, xlab
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     write_atomic(path, buffer.getvalue())

@@ -200,23 +200,17 @@ def _init(config, root, cells, status) -> dict:
 
 def _save(fig, folder: WorkPath, name: str) -> str:
     """``fig`` as the PNG ``<folder>/<name>``: rendered in memory, written atomically (also to gs://)."""
-    import matplotlib.pyplot as plt
-
     from asym_jax.io import write_atomic
 
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     write_atomic(folder / name, buffer.getvalue())
     return name
 
 
 def _plots(report: dict, root: WorkPath) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from asym_jax.eval.report import subplots
     from asym_jax.experiments.cells import slug
 
     folder = root / "plots"
@@ -231,7 +225,7 @@ def _plots(report: dict, root: WorkPath) -> list[str]:
                           if r["iqa_srcc"] is not None and r[j] is not None]
                 if not points:
                     continue
-                fig, ax = plt.subplots(figsize=(4.5, 3.5))
+                fig, ax = subplots(figsize=(4.5, 3.5))
                 ax.scatter([p[0] for p in points], [p[1] for p in points])
                 for x, y, name in points:
                     ax.annotate(name, (x, y), fontsize=7)
@@ -249,7 +243,7 @@ def _plots(report: dict, root: WorkPath) -> list[str]:
                       for d in dict.fromkeys(r["discriminator"] for r in discriminator["rows"])}
             if not any(series.values()):
                 continue
-            fig, ax = plt.subplots(figsize=(4.5, 3.5))
+            fig, ax = subplots(figsize=(4.5, 3.5))
             for d, points in series.items():
                 if points:
                     ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=d)
@@ -260,7 +254,7 @@ def _plots(report: dict, root: WorkPath) -> list[str]:
             written.append(_save(fig, folder, f"quality_vs_gan_weight_{slug(labels.get(j, j))}.png"))
         traces = [r for r in discriminator["rows"] if r["d_gap_trace"]]
         if traces:
-            fig, ax = plt.subplots(figsize=(5.5, 3.5))
+            fig, ax = subplots(figsize=(5.5, 3.5))
             for r in traces:
                 ax.plot([t[0] for t in r["d_gap_trace"]], [t[1] for t in r["d_gap_trace"]],
                         label=f"{r['discriminator']}, GAN {r['gan_weight']:g}, seed {r['d_gap_trace_seed']}")
@@ -275,7 +269,7 @@ def _plots(report: dict, root: WorkPath) -> list[str]:
         backbones = list(dict.fromkeys(r["backbone"] for r in points))
         inits = list(dict.fromkeys(r["init"] for r in points))
         models = list(dict.fromkeys(r["model"] for r in points))
-        fig, axes = plt.subplots(1, len(models), figsize=(len(models) * (1.2 + 1.4 * len(backbones)), 3.5),
+        fig, axes = subplots(1, len(models), figsize=(len(models) * (1.2 + 1.4 * len(backbones)), 3.5),
                                  squeeze=False)
         width = 0.8 / len(inits)
         for ax, model in zip(axes[0], models):
@@ -295,7 +289,7 @@ def _plots(report: dict, root: WorkPath) -> list[str]:
         tiles = crops["tiles"]
         columns = min(4, len(tiles))
         rows = -(-len(tiles) // columns)
-        fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+        fig, axes = subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
         for ax in axes.ravel():
             ax.axis("off")
         for ax, (label, path) in zip(axes.ravel(), tiles):
