@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -79,14 +81,13 @@ print("JAX", jax.__version__, jax.devices())
 # %%
 from asym_jax.experiments import study
 from asym_jax.experiments.cells import load_job_config
-from asym_jax.jobs import job_runners
 
 STUDY = "configs/study.py:tiny"
 OVERRIDES = {"data_dir": DATA_DIR}
 if SMALL:
     OVERRIDES.update(cells="fr-iqa,pretrain,sr-*,d-*", nr_judges=())
 W = WORKDIR / "study_tiny"
-runner = {**job_runners(), "study": study.run_job}["study"]  # what python -m asym_jax.main dispatches to
+runner = study.run_job  # what python -m asym_jax.main runs for config.job == "study"
 
 plan = runner(load_job_config(STUDY, {**OVERRIDES, "plan_only": True}), str(W))
 

@@ -10,8 +10,9 @@
 #   run      starts `python -m asym_jax.main ARGS --multihost` on every worker at once, detached; the
 #            workdir must be on gs:// (a VM's disk goes with the VM, so only gs:// survives a preemption)
 #   logs     follows worker 0's log of a run (--run=NAME; default: the workdir's last folder name)
-#   watch    keeps a run going: waits for it to end; after a preemption it deletes, recreates, sets up and
-#            reruns the VM (the run resumes from its last checkpoint in the workdir)
+#   watch    keeps a run (started with `run`) going: waits for it to end; when the VM is preempted,
+#            terminated or gone (NOT_FOUND), it deletes, recreates, sets up and reruns it (the run resumes from
+#            its last checkpoint in the workdir); a failing gcloud call is retried, never taken for a preemption
 #   status   the VM's state
 #   delete   the VM (or queued resource)
 #
@@ -185,11 +186,20 @@ delete() {
 }
 
 watch_run() {
-  local name state code
+  local name state code errors
   name=$(run_name)
   check_main_args "${MAIN_ARGS[@]}"
+  errors=$(mktemp)
   while :; do
-    state=$(vm_state 2>/dev/null || true)
+    if ! state=$(vm_state 2>"$errors"); then
+      if grep -q -i "not.found" "$errors"; then
+        state=GONE
+      else  # gcloud itself failed (network, credentials): never recreate a VM on that
+        note "cannot read the state of $TPU_NAME ($(grep -v '^+' "$errors" | tail -n 1)); trying again"
+        sleep "$POLL_SECONDS"
+        continue
+      fi
+    fi
     if [ "$DRY_RUN" = 1 ]; then
       note "every ${POLL_SECONDS} s: READY or ACTIVE -> read worker 0's exit status:"
       on_workers 0 "cat $LOGS/$name.status"
@@ -204,13 +214,13 @@ watch_run() {
       READY | ACTIVE)
         code=$(on_workers 0 "cat $LOGS/$name.status 2>/dev/null || true" 2>/dev/null | tail -n 1 || true)
         if [[ "$code" =~ ^[0-9]+$ ]]; then
-          echo "run $name ended with status $code"
+          echo "run $name ended with status $code" >&2
           return "$code"
         fi
         ;;
       CREATING | PROVISIONING | WAITING_FOR_RESOURCES | ACCEPTED | STARTING | RESTARTING | REPAIRING) ;;
       *)
-        echo "TPU $TPU_NAME is ${state:-gone}: recreating it and resuming run $name" >&2
+        echo "TPU $TPU_NAME is ${state:-in no state}: recreating it and resuming run $name" >&2
         delete || true
         create
         setup

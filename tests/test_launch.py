@@ -316,3 +316,32 @@ def test_study_on_slurm_with_a_real_plan(tmp_path):
         assert sorted(",".join(file.read_text().split()).split(",")) == sorted(c["name"] for c in stages[s])
     assert "--config.report_only=True" in submitted[-1] and f"--dependency=afterany:{len(stages)}" in submitted[-1]
     assert commands[0][1:4] == ["-m", "asym_jax.main", "--config=configs/study.py:tiny"]
+
+
+def test_tpu_watch_on_a_fake_gcloud(tmp_path):
+    """Not a dry run: a fake gcloud answers describe with a failure of its own (retried, nothing recreated),
+    then PREEMPTED (delete, create, setup, the same run), then READY with the run's exit status."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls, states = tmp_path / "calls", tmp_path / "states"
+    states.write_text("ERROR: (gcloud) network unreachable\nPREEMPTED\nREADY\n")
+    fake = bin_dir / "gcloud"
+    fake.write_text(f"""#!/bin/bash
+echo "$*" >> {calls}
+case "$*" in
+  *" describe "*)
+    state=$(head -n 1 {states}); sed -i 1d {states}
+    case "$state" in ERROR*) echo "$state" >&2; exit 1 ;; esac
+    echo "$state" ;;
+  *"--command=cat "*) echo 0 ;;
+esac
+""")
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    _, err = launch("tpu.sh", "watch", *TPU, "--accelerator_type=v4-8", "--runtime_version=rt",
+                    "--source=https://example.org/a.git", "--poll_seconds=0", "--",
+                    "--config=configs/sr_patchgan.py", "--workdir=gs://b/runs/r", env=env)
+    verbs = [line.split()[3] for line in calls.read_text().splitlines()]
+    assert verbs == ["describe", "describe", "delete", "create", "ssh", "ssh", "describe", "ssh"]
+    assert "cannot read the state of tpu1" in err and "tpu1 is PREEMPTED: recreating it" in err
+    assert "run r ended with status 0" in err
