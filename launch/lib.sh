@@ -6,6 +6,17 @@
 
 DRY_RUN=0
 
+# Prints the calling script's header comment (its usage) and exits 0 on --help or -h, or when a script
+# that needs a command (usage_if_asked 1 "$@") got none.
+usage_if_asked() {
+  local needs_command=$1
+  shift
+  if { [ "$needs_command" = 1 ] && [ $# -lt 1 ]; } || [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+    exit 0
+  fi
+}
+
 die() {
   echo "error: $*" >&2
   exit 2
