@@ -100,12 +100,11 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> WorkPath:
     do atomically), so a reader sees the previous object or the new one."""
     path = workdir_path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if is_remote(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as f:
             f.write(payload)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

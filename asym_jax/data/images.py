@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import pathlib
 
@@ -23,14 +22,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads PNG/JPEG/BMP (8- or 16-bit grey, RGB, palette; alpha only if fully opaque) to HWC RGB."""
     from PIL import Image, UnidentifiedImageError
 
-    from asym_jax.io import is_remote, workdir_path
+    from asym_jax.io import workdir_path
 
-    remote = is_remote(path)  # an image in a gs:// workdir (the study report's SR crops) is read into memory
-    path = workdir_path(path) if remote else pathlib.Path(path)
+    path = workdir_path(path)  # local, or in a gs:// workdir (the study report's SR crops)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
     try:
-        with Image.open(io.BytesIO(path.read_bytes()) if remote else path) as image:
+        with path.open("rb") as file, Image.open(file) as image:
             if any(";16" in str(tile.args) for tile in image.tile) and image.mode not in ("I;16", "I;16B", "I;16L", "I"):
                 raise ImageReadError(f"{path}: 16-bit colour PNGs are not supported (Pillow reads them as 8 bits); "
                                      "save it as 8-bit colour or 16-bit grey")
