@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DivergedError", "InputError"]
+__all__ = ["CheckpointError", "ConfigError", "DivergedError", "InputError", "Stopped", "WorkdirBusyError"]
 
 
 class InputError(ValueError):
@@ -15,3 +15,21 @@ class ConfigError(InputError):
 
 class DivergedError(RuntimeError):
     """A training loss became NaN or Inf (not bad input: ``main`` exits with status 3 for it)."""
+
+
+class CheckpointError(InputError):
+    """A checkpoint could not be written (a full disk, a write error) or no intact one could be read; the
+    message says which checkpoints are intact."""
+
+
+class WorkdirBusyError(InputError):
+    """Another live process holds the workdir (``asym_jax.io.workdir_lock``); the message names it."""
+
+
+class Stopped(Exception):
+    """A run stopped on SIGTERM or SIGINT after saving a checkpoint at its current step (not a failure:
+    running the same command again resumes there). ``signal`` is the signal's number."""
+
+    def __init__(self, message: str, signal: int):
+        super().__init__(message)
+        self.signal = signal

@@ -13,22 +13,35 @@ old one. Locally the bytes go to a temporary file in the same folder, are flushe
 file is renamed over the target (``os.replace`` is atomic on POSIX and Windows). On an object store the
 object is written directly: the store makes an object visible whole when its upload completes (on close),
 so readers see the old object or the new one, never a part.
+
+:func:`workdir_lock` (and :func:`holds_workdir` on each single job's ``run_job``) keeps two runs out of one
+workdir: a second run refuses with the holder's host, pid, start time and command, and a lock left by a
+killed run does not block a resume (locally the kernel drops a ``flock`` with its process; on an object
+store the lock is a lease, renewed while the run lives and taken over after :data:`LEASE_SECONDS` without
+renewal, or at once from a dead process of the same host).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import pathlib
+import socket
+import sys
 import tempfile
+import threading
+import time
 from typing import TYPE_CHECKING, Any, Union
 
-from asym_jax.errors import InputError
+from asym_jax.errors import InputError, WorkdirBusyError
 
 if TYPE_CHECKING:
     from etils import epath
 
-__all__ = ["WorkPath", "is_remote", "local_path", "workdir_path", "write_atomic", "write_json"]
+__all__ = ["WorkPath", "holds_workdir", "is_remote", "local_path", "pid_alive", "workdir_lock", "workdir_path",
+           "write_atomic", "write_json"]
 
 WorkPath = Union[pathlib.Path, "epath.Path"]  # what workdir_path returns: local, or a URL's epath path
 
@@ -122,3 +135,132 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> WorkPath:
 def write_json(path: str | os.PathLike, payload: Any, *, sort_keys: bool = False) -> WorkPath:
     """Writes ``payload`` as indented JSON (with a final newline) atomically."""
     return write_atomic(path, json.dumps(payload, indent=2, sort_keys=sort_keys) + "\n")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+SETTLE_SECONDS = 2.0    # object stores: wait between writing a claim and reading it back
+LEASE_SECONDS = 300.0   # object stores: a workdir lock not renewed for this long is stale
+RENEW_SECONDS = 60.0    # object stores: how often a live run renews its lock
+
+
+def _holder_text(holder: dict) -> str:
+    return (f"{holder.get('host', '?')} pid {holder.get('pid', '?')} (since {holder.get('since', '?')}: "
+            f"{holder.get('command', '?')})")
+
+
+def _busy(workdir, holder: dict) -> WorkdirBusyError:
+    return WorkdirBusyError(f"{workdir} is in use by {_holder_text(holder)}; wait for that run to end, stop it "
+                            "(it saves a checkpoint on SIGTERM), or give another --workdir")
+
+
+def _lock_record() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv) or "python"}
+
+
+@contextlib.contextmanager
+def _local_lock(workdir: pathlib.Path, path: pathlib.Path):
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held by a live process (the kernel drops the lock of a dead one)
+            try:
+                holder = json.loads(os.pread(fd, 65536, 0) or b"{}")
+            except ValueError:
+                holder = {}
+            raise _busy(workdir, holder) from None
+        payload = json.dumps(_lock_record()).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, payload, 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the file stays (removing it would race with a waiting run)
+
+
+def _stale(holder: dict) -> bool:
+    if holder.get("host") == socket.gethostname() and not pid_alive(int(holder.get("pid") or 0)):
+        return True
+    return time.time() - float(holder.get("renewed") or 0) > LEASE_SECONDS
+
+
+def _read_holder(path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}  # being written: someone else's
+
+
+@contextlib.contextmanager
+def _remote_lock(workdir, path):
+    import uuid
+
+    holder = _read_holder(path)
+    if holder is not None and (not holder or not _stale(holder)):
+        raise _busy(workdir, holder)
+    mine = dict(_lock_record(), token=uuid.uuid4().hex, renewed=time.time())
+    write_json(path, mine)
+    time.sleep(SETTLE_SECONDS)  # two runs that both found it free: the later write wins for both
+    holder = _read_holder(path)
+    if not holder or holder.get("token") != mine["token"]:
+        raise _busy(workdir, holder or {})
+    done = threading.Event()
+
+    def renew():
+        while not done.wait(RENEW_SECONDS):
+            current = _read_holder(path)
+            if not current or current.get("token") != mine["token"]:
+                return  # taken over: nothing of ours to renew
+            write_json(path, dict(mine, renewed=time.time()))
+
+    thread = threading.Thread(target=renew, name="asym_jax workdir lock", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        current = _read_holder(path)
+        if current and current.get("token") == mine["token"]:
+            path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str | os.PathLike):
+    """Holds ``workdir`` for this process while the block runs (see the module docstring); raises
+    :class:`~asym_jax.errors.WorkdirBusyError` naming the holder. On several hosts each JAX process takes
+    its own lock (``.lock`` on process 0, ``.lock.<i>`` on the others), so one run's hosts do not exclude
+    each other while a second run's are refused."""
+    import jax
+
+    workdir = workdir_path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    index = jax.process_index()
+    path = workdir / (".lock" if index == 0 else f".lock.{index}")
+    with (_remote_lock(workdir, path) if is_remote(workdir) else _local_lock(workdir, path)):
+        yield
+
+
+def holds_workdir(run_job):
+    """Decorates a job's ``run_job(config, workdir, ...)`` to run under :func:`workdir_lock`."""
+    @functools.wraps(run_job)
+    def locked(config, workdir, *args, **kwargs):
+        with workdir_lock(workdir):
+            return run_job(config, workdir, *args, **kwargs)
+    return locked

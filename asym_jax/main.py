@@ -6,8 +6,10 @@ DISTS-style metrics, ``configs/iqa_fr_train.py``), ``iqa_nr`` (NR-IQA models, al
 discriminator's trunk, ``configs/iqa_nr.py``), ``study`` (grids of the others and the asymmetry report,
 ``configs/study.py``) and ``score`` (the metric library on image pairs, ``configs/score.py``).
 
-Exit status: 0 done; 2 bad input (config, data, weights; one line ``error: ...``); 3 the training
-diverged (NaN/Inf loss; the last good checkpoint is kept); 1 anything else (a bug: with its traceback).
+Exit status: 0 done; 2 bad input (config, data, weights, a workdir in use, a checkpoint that cannot be
+written; one line ``error: ...``); 3 the training diverged (NaN/Inf loss; the last good checkpoint is kept);
+143 or 130: stopped by SIGTERM or Ctrl-C after saving a checkpoint at the current step (one line
+``stopped: ...``; the same command resumes); 1 anything else (a bug: with its traceback).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def main(argv) -> None:
     jobs = {**job_runners(), "study": study.run_job}
     if config.job not in jobs:
         raise app.UsageError(f"unknown job {config.job!r}; available: {', '.join(sorted(jobs))}")
-    from asym_jax.errors import DivergedError, InputError
+    from asym_jax.errors import DivergedError, InputError, Stopped
     from asym_jax.weights.assets import AssetError
     try:
         workdir = resolve_workdir(_WORKDIR.value, config.job, jax.process_count())
@@ -100,6 +102,10 @@ def main(argv) -> None:
     except DivergedError as error:
         logging.error("%s", error)
         _fail(str(error), EXIT_DIVERGED)
+    except Stopped as stopped:
+        logging.warning("%s", stopped)
+        print(f"stopped: {stopped}", file=sys.stderr)
+        sys.exit(128 + stopped.signal)
 
 
 if __name__ == "__main__":

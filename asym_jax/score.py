@@ -6,7 +6,9 @@ image or folder is enough: ``python -m asym_jax.score --metric nr:W DIST``. One 
 writes the table. A metric takes options after a colon: ``--metric ms_ssim:num_scales=4`` or
 ``--metric dists_style:weights=random,seed=1``. Bad input (unknown metric or option, unreadable
 image, size mismatch, images too small for a metric, unmatched names) ends with a one-line error and
-exit status 2.
+exit status 2. Images are read by :func:`asym_jax.data.images.read_image`: pixels as stored (EXIF orientation
+not applied; a pair whose orientation tags differ is refused), grey replicated to RGB, so a grey image scores
+against a colour one.
 
 This module is the command line only; the scoring itself is :mod:`asym_jax.eval.scoring`, and the
 ``score`` job of ``python -m asym_jax.main`` (``configs/score.py``) is :mod:`asym_jax.eval.score_job`.

@@ -55,17 +55,36 @@ def test_the_learned_metric_loads_by_its_workdir_and_agrees_with_the_job(learned
         metrics.from_spec(f"dists_style:backbone=vgg16,weights=random,alpha_beta={workdir}")
 
 
-def test_a_resumed_run_ends_where_an_uninterrupted_one_does(learned, data_dir, tmp_path, capsys):
-    workdir, config, _ = learned
-    half = tiny(load_config("iqa_fr_train.py", "tiny"), data_dir, num_train_steps=30)
-    iqa_fr_train.run_job(half, str(tmp_path))
-    half.num_train_steps = 60
+def test_a_run_stopped_by_sigterm_resumes_and_ends_where_an_uninterrupted_one_does(learned, data_dir, tmp_path,
+                                                                                     capsys, monkeypatch):
+    """SIGTERM in step 20 (between the checkpoints at 0 and 30): a checkpoint at step 20, Stopped; the same
+    command resumes there and ends equal to the uninterrupted run."""
+    import signal
+
+    from asym_jax.errors import Stopped
+
+    workdir, config, whole = learned
+    draw = iqa_fr_train._draw
+
+    def draw_and_signal(step, *args):
+        if step == 19:  # the rows of step 20
+            signal.raise_signal(signal.SIGTERM)
+        return draw(step, *args)
+
+    monkeypatch.setattr(iqa_fr_train, "_draw", draw_and_signal)
+    again = tiny(load_config("iqa_fr_train.py", "tiny"), data_dir)
+    with pytest.raises(Stopped, match="stopped by SIGTERM at step 20; the checkpoint at step 20 is saved in "):
+        iqa_fr_train.run_job(again, str(tmp_path))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["20"]
+    assert not (tmp_path / "results.json").exists()
+    monkeypatch.setattr(iqa_fr_train, "_draw", draw)
     capsys.readouterr()
-    iqa_fr_train.run_job(half, str(tmp_path))
-    assert "resumed from the checkpoint at step 30" in capsys.readouterr().out
+    resumed = iqa_fr_train.run_job(again, str(tmp_path))
+    assert "resumed from the checkpoint at step 20" in capsys.readouterr().out
     with np.load(workdir / "alpha_beta.npz") as a, np.load(tmp_path / "alpha_beta.npz") as b:
         np.testing.assert_array_equal(a["alpha"], b["alpha"])
         np.testing.assert_array_equal(a["beta"], b["beta"])
+    assert resumed["train_loss"] == whole["train_loss"]  # the same logging steps, the same means
 
 
 def test_losses_are_zero_or_small_for_a_perfect_prediction():

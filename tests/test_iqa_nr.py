@@ -171,11 +171,34 @@ def test_a_discriminator_trunk_is_a_source_for_metrics_too(gan_run, data_dir):
     assert options["weights"] == f"discriminator:{gan_run}@2"
 
 
-def test_a_resumed_run_ends_where_an_uninterrupted_one_does(nr_run, tmp_path, capsys):
+def test_a_run_stopped_by_sigterm_resumes_and_ends_where_an_uninterrupted_one_does(nr_run, tmp_path, capsys,
+                                                                                     monkeypatch):
+    """SIGTERM in step 2 of 4, checkpoints every 4 steps: a checkpoint at step 2, Stopped; the same command
+    resumes there (model and data iterator) and ends equal to the uninterrupted run."""
+    import signal
+
+    from asym_jax.errors import Stopped
+
     half = nr_run.config.copy_and_resolve_references()
-    half.num_train_steps = 2
-    iqa_nr.run_job(half, str(tmp_path / "half"))
-    half.num_train_steps = 4
+    half.checkpoint_every_steps = 4
+    make_steps = iqa_nr.make_steps
+
+    def signalling_steps(config, tx):
+        train_step, predict = make_steps(config, tx)
+        calls = []
+
+        def step(state, batch):
+            calls.append(1)
+            if len(calls) == 2:
+                signal.raise_signal(signal.SIGTERM)
+            return train_step(state, batch)
+        return step, predict
+
+    monkeypatch.setattr(iqa_nr, "make_steps", signalling_steps)
+    with pytest.raises(Stopped, match="stopped by SIGTERM at step 2; the checkpoint at step 2 is saved in "):
+        iqa_nr.run_job(half, str(tmp_path / "half"))
+    assert runs.checkpoint_steps(tmp_path / "half") == [2]
+    monkeypatch.setattr(iqa_nr, "make_steps", make_steps)
     capsys.readouterr()
     resumed = iqa_nr.run_job(half, str(tmp_path / "half"))
     assert "resumed from the checkpoint at step 2" in capsys.readouterr().out

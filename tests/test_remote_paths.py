@@ -216,13 +216,11 @@ def test_other_runs_are_read_from_an_object_store(store):
 def test_orbax_is_given_the_url_of_the_checkpoints(store, monkeypatch):
     import orbax.checkpoint as ocp
 
-    from asym_jax.train import sr_gan
+    from asym_jax.train.checkpoints import Checkpoints
 
     given = []
     monkeypatch.setattr(ocp, "CheckpointManager", lambda directory, options: given.append(directory))
-    trainer = types.SimpleNamespace(workdir=workdir_path("gs://bucket/gan"),
-                                    config=types.SimpleNamespace(keep_checkpoints=2))
-    sr_gan._checkpoint_manager(trainer)
+    Checkpoints(workdir_path("gs://bucket/gan"), 2)
     assert [os.fspath(d) for d in given] == ["gs://bucket/gan/checkpoints"]
 
 
@@ -236,13 +234,25 @@ def test_tfds_is_given_the_url_of_the_data_dir(store, monkeypatch):
 
         def __init__(self, data_dir, file_format):
             given.append(data_dir)
+            self.data_dir = data_dir + "/asym_ranking/1.0.0"
 
         def is_prepared(self):
             return True
 
     monkeypatch.setattr(builders, "builder_class", lambda name: Builder)
+    shard = store.root / "bucket/tfds/asym_ranking/1.0.0/asym_ranking-full.array_record-00000-of-00001"
+    shard.parent.mkdir(parents=True)
+    shard.write_bytes(b"x" * 10)
     datasets.prepare("ranking", data_dir="gs://bucket/tfds")
     assert given == ["gs://bucket/tfds"]
+    # The prepared files' sizes, recorded on the store at the first open and compared at the next.
+    recorded = store.root / "bucket/tfds/asym_ranking/1.0.0" / datasets.FILES_RECORD
+    assert json.loads(recorded.read_text()) == {shard.name: 10}
+    datasets.prepare("ranking", data_dir="gs://bucket/tfds")
+    shard.write_bytes(b"x" * 4)
+    with pytest.raises(InputError, match=f"the prepared file gs://bucket/tfds/asym_ranking/1.0.0/{shard.name} has 4 "
+                                         "bytes, not the 10 it was made with"):
+        datasets.prepare("ranking", data_dir="gs://bucket/tfds")
 
 
 def test_inputs_read_with_local_file_io_refuse_a_url(tmp_path):
@@ -305,3 +315,45 @@ def test_a_study_on_an_object_store_plans_and_reports(store):
     assert report["judge_labels"]["nr:gs://bucket/study/cells/nr-alexnet-random"] == "nr:cells/nr-alexnet-random"
     assert "| fr-iqa | fidelity | missing |" in (store.root / "bucket/study/report.md").read_text()
     assert json.loads((store.root / "bucket/study/report.json").read_text())["cells"] == report["cells"]
+
+
+def test_a_workdir_on_an_object_store_is_locked_by_a_renewed_lease(store, monkeypatch):
+    """No flock there: the lock is an object written with a token, read back after SETTLE_SECONDS, renewed
+    while the run lives; a second run is refused naming the holder; a lease not renewed for LEASE_SECONDS, or
+    one of a dead process of this host, is taken over; the object goes when the run ends."""
+    import socket
+    import time
+
+    from asym_jax import io
+    from asym_jax.errors import WorkdirBusyError
+
+    monkeypatch.setattr(io, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(io, "RENEW_SECONDS", 0.05)
+    lock = store.root / "bucket/run/.lock"
+    with io.workdir_lock("gs://bucket/run"):
+        first = json.loads(lock.read_text())
+        assert first["pid"] == os.getpid() and first["token"]
+        time.sleep(0.3)
+        assert json.loads(lock.read_text())["renewed"] > first["renewed"]  # renewed while it runs
+        with pytest.raises(WorkdirBusyError, match=f"gs://bucket/run is in use by {socket.gethostname()} pid "
+                                                   f"{os.getpid()} "):
+            with io.workdir_lock("gs://bucket/run"):
+                pass
+    assert not lock.exists()
+    # Another host's live lease is respected; its expired lease, and a dead local process's, are taken over.
+    write_json("gs://bucket/run/.lock", {"host": "other-vm", "pid": 1, "renewed": time.time(), "command": "x"})
+    with pytest.raises(WorkdirBusyError, match="in use by other-vm pid 1 "):
+        with io.workdir_lock("gs://bucket/run"):
+            pass
+    write_json("gs://bucket/run/.lock", {"host": "other-vm", "pid": 1, "renewed": time.time() - io.LEASE_SECONDS - 1})
+    with io.workdir_lock("gs://bucket/run"):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    write_json("gs://bucket/run/.lock", {"host": socket.gethostname(), "pid": 2**22 + 1, "renewed": time.time()})
+    with io.workdir_lock("gs://bucket/run"):
+        pass
+    # Two runs found it free and wrote within the settling time: the later write wins for both.
+    monkeypatch.setattr(io.time, "sleep", lambda s: write_json("gs://bucket/run/.lock", {
+        "host": "other-vm", "pid": 7, "renewed": time.time(), "token": "later"}))
+    with pytest.raises(WorkdirBusyError, match="in use by other-vm pid 7 "):
+        with io.workdir_lock("gs://bucket/run"):
+            pass

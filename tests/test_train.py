@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -126,7 +127,13 @@ def _main(workdir, data_dir, *overrides):
             "--config.log_every_steps=2", *overrides]
 
 
-def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
+def test_stopped_and_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
+    """The same run stopped by SIGTERM (a checkpoint at its current step, status 143), resumed, then killed with
+    SIGKILL (no warning: back to its last periodic checkpoint), resumed again: it ends equal to an uninterrupted
+    run, with the same training log."""
+    import re
+    import signal
+
     from asym_jax.data import datasets
     datasets.prepare("sample", data_dir=data_dir)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
@@ -135,26 +142,44 @@ def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     assert whole.returncode == 0, whole.stderr[-3000:]
     assert list((tmp_path / "whole" / "profile").rglob("*.xplane.pb")), "no profiler trace"  # steps 10-12
 
-    kill_when(_main(tmp_path / "killed", data_dir), tmp_path / "killed" / "checkpoints" / "2" / "commit_success.txt",
-              env=env)
-    assert not (tmp_path / "killed" / "eval" / "final.json").exists()
-    resumed = subprocess.run(_main(tmp_path / "killed", data_dir), cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=600)
+    run = tmp_path / "killed"
+    stopped = subprocess.Popen(_main(run, data_dir), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    while not (run / "checkpoints" / "2" / "commit_success.txt").exists() and stopped.poll() is None:
+        time.sleep(0.01)
+    stopped.send_signal(signal.SIGTERM)
+    out, err = stopped.communicate(timeout=600)
+    assert stopped.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "SIGTERM received: saving a checkpoint after this step" in out
+    found = re.search(r"stopped: stopped by SIGTERM at step (\d+); the checkpoint at step \1 is saved in ", err)
+    assert found, err[-3000:]
+    at = int(found.group(1))
+    assert 2 <= at <= 8 and (run / "checkpoints" / str(at) / "commit_success.txt").exists()
+    assert not (run / "eval" / "final.json").exists()
+
+    again = (at // 2 + 1) * 2  # the next periodic checkpoint after the resume
+    kill_when(_main(run, data_dir), run / "checkpoints" / str(again) / "commit_success.txt", env=env)
+    assert not (run / "eval" / "final.json").exists()
+    resumed = subprocess.run(_main(run, data_dir), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from the checkpoint at step" in resumed.stdout
+    assert f"resumed from the checkpoint at step {again}" in resumed.stdout
     a = json.loads((tmp_path / "whole" / "eval" / "final.json").read_text())
-    b = json.loads((tmp_path / "killed" / "eval" / "final.json").read_text())
+    b = json.loads((run / "eval" / "final.json").read_text())
     assert a["step"] == b["step"] == 12
     for method in a["methods"]:
         for metric, value in a["methods"][method].items():
             np.testing.assert_allclose(b["methods"][method][metric], value, rtol=1e-6, err_msg=f"{method}/{metric}")
-    # The training log holds every logging step once, those of the killed run's lost steps dropped at resume.
+    # The training log holds every logging step once (the killed run's lost steps dropped at its resume); a
+    # stop between logging steps logs the steps before it there, so the next line covers the steps after it.
     from asym_jax.train.progress import read_train_log
-    whole_log, killed_log = (read_train_log(tmp_path / name / "train_log.jsonl") for name in ("whole", "killed"))
-    assert [r["step"] for r in killed_log] == [r["step"] for r in whole_log] == list(range(2, 13, 2))
-    for x, y in zip(whole_log, killed_log):
-        assert set(x) == set(y) and "d_real" in x
-        np.testing.assert_allclose([y[k] for k in x], list(x.values()), rtol=1e-5, err_msg=str(x["step"]))
+    whole_log, run_log = (read_train_log(tmp_path / name / "train_log.jsonl") for name in ("whole", "killed"))
+    assert [r["step"] for r in whole_log] == list(range(2, 13, 2))
+    assert [r["step"] for r in run_log] == sorted({*range(2, 13, 2), at})
+    cut = {at, at + 1} if at % 2 else set()
+    for x, y in zip(whole_log, [r for r in run_log if r["step"] % 2 == 0]):
+        assert set(x) == set(y) and "d_real" in x and x["step"] == y["step"]
+        if x["step"] not in cut:
+            np.testing.assert_allclose([y[k] for k in x], list(x.values()), rtol=1e-5, err_msg=str(x["step"]))
 
 
 def test_nan_loss_stops_before_any_evaluation_or_checkpoint(data_dir, tmp_path, monkeypatch):

@@ -6,8 +6,9 @@ from ``manual_dir`` (nothing is downloaded), decodes every image once to prove i
 (FR pairs equal; released LR = HR // scale), and writes ``array_record`` files that
 ``builder.as_data_source`` serves to grain with random access.
 
-Records hold images as their released bytes (PNG/JPEG/BMP in RGB; anything else is converted to RGB and
-stored as PNG), so decoding yields the same uint8 pixels as reading the file.
+Records hold images as their released bytes (8-bit PNG/JPEG/BMP in RGB; anything else is converted to RGB and
+stored as PNG), so decoding yields the same uint8 pixels as reading the file with
+:func:`~asym_jax.data.images.read_image` (EXIF orientation not applied; what it refuses, preparation refuses).
 
 IQA sets have a ``full`` split (every scored image, in label-file order) and, for FR sets, a
 ``references`` split that each record points into with ``ref_index`` (references are stored once).
@@ -21,6 +22,7 @@ the whole image, as the ``hr`` form's LR made on the fly does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pathlib
@@ -28,7 +30,7 @@ import pathlib
 import numpy as np
 
 from asym_jax.data.files import DatasetError
-from asym_jax.data.images import ImageReadError, read_image
+from asym_jax.data.images import ImageReadError, check_opened, read_image, stored_as_rgb8, to_uint8
 from asym_jax.data.iqa_sources import IQA_SPECS, IQAItem, IQASpec
 from asym_jax.data.ranking import RANKING_SPEC
 from asym_jax.data.sr_sources import SR_SPECS, SUBIMAGE_SIZE, SUBIMAGE_STEP, SRItem, SRSpec, subimage_starts
@@ -48,36 +50,46 @@ def _image_feature():
 
 
 def _open_checked(path: pathlib.Path, dataset: str) -> tuple[bytes | np.ndarray, tuple[int, int]]:
-    """The value to store for an image file and its (height, width); the file is fully decoded once."""
-    from PIL import Image, UnidentifiedImageError
+    """The value to store for an image file and its (height, width); the file is fully decoded once. A file
+    that is 8-bit RGB as stored (:func:`~asym_jax.data.images.stored_as_rgb8`) is stored as its bytes, any other
+    as :func:`read_image` reads it; so every record decodes to read_image's pixels (EXIF orientation not applied,
+    sizes as in the header). Files read_image refuses (animated, too large, truncated, ...) raise DatasetError."""
+    from PIL import Image
 
     if not path.is_file():
         raise DatasetError(f"{dataset}: image {path} does not exist")
-    try:
+    with _image_errors(path, dataset):
         with Image.open(path) as image:
-            image.load()
-            fmt, mode, (width, height) = image.format, image.mode, image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise DatasetError(f"{dataset}: cannot read image {path} ({error.__class__.__name__}: {error})") from None
-    if fmt in ("PNG", "JPEG", "BMP") and mode == "RGB":
-        return path.read_bytes(), (height, width)
-    try:
-        array = read_image(path)
-    except ImageReadError as error:
-        raise DatasetError(f"{dataset}: {error}") from None
-    return np.round(array * 255.0).astype(np.uint8), (height, width)
+            check_opened(image, path)
+            if stored_as_rgb8(image):
+                image.load()  # decoded once, to prove the whole file readable
+                return path.read_bytes(), (image.height, image.width)
+        array = to_uint8(read_image(path))
+        return array, array.shape[:2]
 
 
 def _image_size(path: pathlib.Path, dataset: str) -> tuple[int, int]:
-    """(height, width) of an image file from its header."""
+    """(height, width) of an image file from its header, checked as :func:`_open_checked` checks it."""
+    from PIL import Image
+
+    if not path.is_file():
+        raise DatasetError(f"{dataset}: image {path} does not exist")
+    with _image_errors(path, dataset), Image.open(path) as image:
+        check_opened(image, path)
+        return image.height, image.width
+
+
+@contextlib.contextmanager
+def _image_errors(path: pathlib.Path, dataset: str):
+    """Errors of reading ``path`` as one-line DatasetErrors naming the dataset and the file."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        yield
+    except ImageReadError as error:
+        raise DatasetError(f"{dataset}: {error}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise DatasetError(f"{dataset}: cannot read image {path} ({error.__class__.__name__}: {error})") from None
-    return height, width
 
 
 def _image_value(image, dataset):

@@ -4,6 +4,12 @@ Every dataset goes through its TFDS builder (:mod:`asym_jax.data.builders`) into
 default, ``~/tensorflow_datasets`` or ``$TFDS_DATA_DIR``, unless given) once; later calls open the
 prepared ``array_record`` files. Sets other than the embedded ``sample`` and ``ranking`` need
 ``manual_dir``: the folder holding the user's copy of the official release.
+
+Prepared data is a copy: later changes to ``manual_dir`` do not reach it. Changes to the prepared files
+themselves are caught: each open compares the files' sizes with those recorded when they were made
+(``asym_files.json`` beside them: a truncated or replaced file fails at once), and every record read goes
+through :class:`CheckedRecords`, which turns a read or decode failure (array_record checks a hash of every
+chunk) into a :class:`~asym_jax.data.files.DatasetError` naming the record, its file and what to do.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ import numpy as np
 
 from asym_jax.data.files import DatasetError
 
-__all__ = ["IQAData", "SPLIT_SEEDS", "SubImages", "describe", "iqa_data", "iqa_split", "names", "prepare",
-           "sr_source"]
+__all__ = ["CheckedRecords", "IQAData", "SPLIT_SEEDS", "SubImages", "describe", "iqa_data", "iqa_split", "names",
+           "prepare", "sr_source"]
 
 SPLIT_SEEDS = 10          # seeded 80/20 splits where a set has no official one
 TRAIN_FRACTION = 0.8
@@ -74,7 +80,72 @@ def prepare(name: str, *, data_dir: str | os.PathLike | None = None, manual_dir:
         logging.info("preparing %s from %s into %s", name, manual_dir or "embedded images", builder.data_dir)
         tfds.disable_progress_bar()
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(**config_kwargs))
+    _check_files(builder, name)
     return builder
+
+
+FILES_RECORD = "asym_files.json"  # {file name: size in bytes} of a prepared folder, written when it is made
+
+
+def _size(path) -> int:
+    stat = path.stat()
+    return stat.st_size if hasattr(stat, "st_size") else stat.length  # local, or an epath stat of an object
+
+
+def _check_files(builder, name: str) -> None:
+    """Refuses prepared files whose size is not the one recorded when they were made (the first open of a
+    folder prepared before this check records them)."""
+    import json
+
+    from asym_jax.io import workdir_path, write_json
+
+    folder = workdir_path(os.fspath(builder.data_dir))
+    sizes = {p.name: _size(p) for p in folder.iterdir() if ".array_record-" in p.name}
+    record = folder / FILES_RECORD
+    if not record.exists():
+        try:
+            write_json(record, sizes, sort_keys=True)
+        except OSError:  # a read-only copy: nothing to compare with later
+            pass
+        return
+    recorded = json.loads(record.read_text())
+    for file, size in sorted(recorded.items()):
+        if sizes.get(file) != size:
+            now = "is missing" if file not in sizes else f"has {sizes[file]} bytes, not the {size} it was made with"
+            raise DatasetError(f"{name}: the prepared file {folder / file} {now}: the data changed after it was "
+                               f"prepared. Delete {folder} and run again to prepare it anew")
+
+
+class CheckedRecords:
+    """A TFDS data source whose read failures name the record and its file (see the module docstring)."""
+
+    def __init__(self, records, builder, split: str, name: str):
+        self.records, self.split, self.name = records, split, name
+        info = builder.info.splits[split]
+        self.files = [os.fspath(p) for p in info.filepaths]
+        self.ends = np.cumsum(info.shard_lengths)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _error(self, index: int, error: Exception) -> DatasetError:
+        shard = min(int(np.searchsorted(self.ends, index, side="right")), len(self.files) - 1)
+        folder = os.path.dirname(self.files[shard])
+        return DatasetError(f"{self.name}: record {index} of split {self.split!r} in {self.files[shard]} cannot be "
+                            f"read ({error.__class__.__name__}: {str(error)[:200]}); the prepared data changed "
+                            f"or was damaged after preparation. Delete {folder} and run again to prepare it anew")
+
+    def __getitem__(self, index: int) -> dict:
+        try:
+            return self.records[index]
+        except Exception as error:  # noqa: BLE001 - any read or decode failure of a prepared record
+            raise self._error(int(index), error) from None
+
+    def __getitems__(self, indices) -> list[dict]:
+        try:
+            return self.records.__getitems__(indices)
+        except Exception:  # noqa: BLE001 - find the record that fails, one by one
+            return [self[int(i)] for i in indices]
 
 
 @dataclasses.dataclass
@@ -100,7 +171,7 @@ def sr_source(name: str, split: str, *, data_dir=None, manual_dir=None, config: 
     builder = prepare(name, data_dir=data_dir, manual_dir=manual_dir, config=config)
     if split not in builder.info.splits:
         raise DatasetError(f"{name}: no split {split!r}; it has {', '.join(builder.info.splits)}")
-    records = builder.as_data_source(split=split)
+    records = CheckedRecords(builder.as_data_source(split=split), builder, split, name)
     if not config.startswith("sub_"):
         return records
     if "images" not in (builder.info.metadata or {}):
@@ -148,8 +219,9 @@ def iqa_data(name: str, *, data_dir=None, manual_dir=None, as_nr: bool = False) 
     fr = spec.kind == "fr" and not as_nr
     return IQAData(name=name, kind="fr" if fr else "nr", score_name=spec.score_name,
                    higher_is_better=spec.higher_is_better, score_range=tuple(spec.score_range), table=table,
-                   source=builder.as_data_source(split="full"),
-                   references=builder.as_data_source(split="references") if fr else None)
+                   source=CheckedRecords(builder.as_data_source(split="full"), builder, "full", name),
+                   references=CheckedRecords(builder.as_data_source(split="references"), builder, "references",
+                                             name) if fr else None)
 
 
 def iqa_split(table: dict, protocol: str, *, dataset: str = "") -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 
 from asym_jax.errors import ConfigError, InputError
 from asym_jax.eval.report import ci_text, fmt, scatter_plot
+from asym_jax.io import holds_workdir
 
 __all__ = ["FIELDS", "check_config", "image_batches", "metric_file_name", "pad_to", "run_job"]
 
@@ -264,6 +265,7 @@ def _bind(config) -> tuple[dict, dict]:
     return bound, records
 
 
+@holds_workdir
 def run_job(config, workdir: str) -> dict:
     """Scores, computes the statistics and writes the report; returns ``{"results": [...], "conventions"}``."""
     from asym_jax import metrics

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from asym_jax.eval.scoring import check_specs, format_table, match_pairs, means, read_pairs, score_pairs, write_csv
+from asym_jax.io import holds_workdir
 
 __all__ = ["ranking_summary", "run_job"]
 
@@ -49,6 +50,7 @@ def ranking_summary(rows: Sequence[dict], groups: Sequence[str], levels: Sequenc
     return summary
 
 
+@holds_workdir
 def run_job(config, workdir: str) -> dict:
     """Scores ``config.ref`` vs ``config.dist`` (or the embedded sample set); returns the summary."""
     from absl import logging

@@ -161,7 +161,18 @@ def match_images(dist: str | os.PathLike) -> list[tuple[str, None, pathlib.Path]
 
 
 def match_pairs(ref: str | os.PathLike, dist: str | os.PathLike) -> list[tuple[str, pathlib.Path, pathlib.Path]]:
-    """``(name, ref_path, dist_path)`` for two files, or for two folders matched by file stem."""
+    """``(name, ref_path, dist_path)`` for two files, or for two folders matched by file stem; every pair is
+    checked from its headers first (:func:`~asym_jax.data.images.check_pair`: sizes and EXIF orientations
+    agree), so a bad pair fails before anything is scored."""
+    from asym_jax.data.images import check_pair
+
+    pairs = _matched(ref, dist)
+    for _, ref_path, dist_path in pairs:
+        check_pair(ref_path, dist_path)
+    return pairs
+
+
+def _matched(ref, dist) -> list[tuple[str, pathlib.Path, pathlib.Path]]:
     from asym_jax.io import local_path
 
     ref, dist = local_path(ref, "ref"), local_path(dist, "dist")

@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from asym_jax.errors import ConfigError
-from asym_jax.io import WorkPath, is_remote, workdir_path, write_json
+from asym_jax.io import SETTLE_SECONDS, WorkPath, is_remote, pid_alive, workdir_path, write_json
 
 __all__ = ["DONE_FILES", "Cell", "cell_status", "claim", "load_job_config", "release", "slug"]
 
@@ -133,19 +133,6 @@ def cell_status(cell: Cell, root: WorkPath) -> str:
     return "partial" if recorded.is_file() else "missing"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-SETTLE_SECONDS = 2.0  # object stores: wait between writing a claim and reading it back
-
-
 def _claim_remote(path, mine: dict) -> dict | None:
     """:func:`claim` on an object store (see the module docstring)."""
     import uuid
@@ -156,7 +143,7 @@ def _claim_remote(path, mine: dict) -> dict | None:
                 holder = json.loads(path.read_text())
             except (OSError, ValueError):
                 return {"host": "?", "pid": None, "since": "?"}
-            if holder.get("host") != mine["host"] or _alive(int(holder.get("pid") or 0)):
+            if holder.get("host") != mine["host"] or pid_alive(int(holder.get("pid") or 0)):
                 return holder
             path.unlink(missing_ok=True)  # a dead process of this host
             continue
@@ -186,7 +173,7 @@ def claim(folder: WorkPath) -> dict | None:
                 holder = json.loads(path.read_text())
             except (OSError, ValueError):
                 return {"host": "?", "pid": None, "since": "?"}  # being written: someone else's
-            if holder.get("host") != mine["host"] or _alive(int(holder.get("pid") or 0)):
+            if holder.get("host") != mine["host"] or pid_alive(int(holder.get("pid") or 0)):
                 return holder
             try:  # a dead process of this host: move its claim away (one process wins), then retry
                 os.rename(path, folder / f".claim.stale-{holder.get('pid')}-{os.getpid()}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from asym_jax.errors import ConfigError, DivergedError, InputError
+from asym_jax.errors import ConfigError, DivergedError, InputError, Stopped
 from asym_jax.io import WorkPath, workdir_path
 
 __all__ = ["FIELDS", "check_config", "run_job", "select"]
@@ -79,6 +79,8 @@ def _run_cell(cell, root: WorkPath) -> str:
             return "diverged"
         except InputError as error:
             raise type(error)(f"cell {cell.name}: {error}") from None
+        except Stopped as stopped:  # saved at its current step: the study's command resumes the cell
+            raise Stopped(f"cell {cell.name}: {stopped}", stopped.signal) from None
         return "done"
     finally:
         release(folder)

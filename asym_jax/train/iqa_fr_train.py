@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from asym_jax.errors import ConfigError
+from asym_jax.io import holds_workdir
 from asym_jax.losses.iqa import IQA_LOSSES
 
 __all__ = ["FIELDS", "LOSSES", "check_config", "loss_value", "run_job"]
@@ -171,6 +172,7 @@ def _markdown(rows: list[dict], config, spec: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@holds_workdir
 def run_job(config, workdir: str) -> dict:
     """Learns alpha/beta (or resumes), evaluates and writes the learned metric; returns the results."""
     import jax
@@ -183,6 +185,7 @@ def run_job(config, workdir: str) -> dict:
     from asym_jax.manifest import check_manifest, write_manifest
     from asym_jax.metrics.deep import LEARNED_FILE, LEARNED_INFO, weighted_distance
     from asym_jax.seeds import component_key
+    from asym_jax.train.checkpoints import Checkpoints, StopSignals
     from asym_jax.train.progress import LossLog
     from asym_jax.weights.selection import resolve_spec
     from asym_jax.train.state import make_optimizer
@@ -194,15 +197,10 @@ def run_job(config, workdir: str) -> dict:
     _, options, trunk = resolve_spec(f"dists_style:backbone={config.backbone},weights={config.weights}", "trunk",
                                      config, what="iqa_fr_train trunk")
     records = {"trunk": trunk.provenance()}
-    manager = ocp.CheckpointManager(workdir_path(workdir / "checkpoints", absolute=True),
-                                    options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
-                                                                         create=True))
+    checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     try:
-        resumed = manager.latest_step()
-        if resumed is not None:
+        if checkpoints.latest_step() is not None:
             check_manifest(workdir, records)
-        write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
-        write_manifest(workdir, records, resumed_step=resumed)
         print(trunk.describe(records["trunk"]))
         variables = backbone_variables(config.backbone, options["weights"], seed=int(options.get("seed", 0)))
 
@@ -240,10 +238,13 @@ def run_job(config, workdir: str) -> dict:
         params = {"alpha": jnp.maximum(init[0], 0.0), "beta": jnp.maximum(init[1], 0.0)}
         tx, _ = make_optimizer(config.optimizer, config.num_train_steps)
         state = {"params": params, "opt_state": tx.init(params), "step": jnp.asarray(0, jnp.int32)}
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+        resumed, restored = checkpoints.restore(lambda _: ocp.args.StandardRestore(abstract))
         if resumed is not None:
-            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
-            state = manager.restore(resumed, args=ocp.args.StandardRestore(abstract))
-            print(f"resumed from the checkpoint at step {resumed} in {workdir / 'checkpoints'}")
+            state = restored
+            print(f"resumed from the checkpoint at step {resumed} in {checkpoints.directory}")
+        write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
+        write_manifest(workdir, records, resumed_step=resumed)
 
         def objective(p, t, s, target, groups):
             quality = -weighted_distance(t, s, p["alpha"], p["beta"])
@@ -260,20 +261,25 @@ def run_job(config, workdir: str) -> dict:
         log = LossLog(job="iqa_fr_train", loss=config.loss, num_train_steps=config.num_train_steps,
                       every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints",
                       log_file=workdir / "train_log.jsonl" if jax.process_index() == 0 else None)
-        while step < config.num_train_steps:
-            rows = _draw(step, config.seed, members, config)
-            state, loss = step_fn(state, train_t[rows], train_s[rows], aligned[rows], group_of[rows])
-            step += 1
-            log.add(step, loss)
-            if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
-                manager.save(step, args=ocp.args.StandardSave(state))
-            if step % config.eval_every_steps == 0 and step != config.num_train_steps:
-                test = _evaluate(jax.device_get(state["params"]), {k: eval_sets[k] for k in list(eval_sets)[:1]},
-                                 config)[0]
-                print(f"step {step}: test SRCC {test['srcc']:.4f}, PLCC {test['plcc']:.4f}", flush=True)
-        manager.wait_until_finished()
+        with StopSignals() as stop:
+            while step < config.num_train_steps:
+                rows = _draw(step, config.seed, members, config)
+                state, loss = step_fn(state, train_t[rows], train_s[rows], aligned[rows], group_of[rows])
+                step += 1
+                stopping = stop.requested(step) and step != config.num_train_steps
+                log.add(step, loss, flush=stopping)
+                if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps or stopping:
+                    checkpoints.save(step, ocp.args.StandardSave(state))
+                if stopping:
+                    checkpoints.wait()
+                    raise stop.stopped(step, checkpoints)
+                if step % config.eval_every_steps == 0 and step != config.num_train_steps:
+                    first = {k: eval_sets[k] for k in list(eval_sets)[:1]}
+                    test = _evaluate(jax.device_get(state["params"]), first, config)[0]
+                    print(f"step {step}: test SRCC {test['srcc']:.4f}, PLCC {test['plcc']:.4f}", flush=True)
+        checkpoints.wait()
     finally:
-        manager.close()
+        checkpoints.close()
 
     params = jax.device_get(state["params"])
     rows = _evaluate(params, eval_sets, config)

@@ -33,7 +33,7 @@ import numpy as np
 
 from asym_jax.errors import ConfigError
 from asym_jax.eval.report import ci_text, fmt, scatter_plot
-from asym_jax.io import WorkPath
+from asym_jax.io import WorkPath, holds_workdir
 
 __all__ = ["FIELDS", "build_model", "check_config", "make_steps", "run_job", "train_and_test_splits"]
 
@@ -292,9 +292,10 @@ def _run_split(config, workdir: WorkPath, split: str) -> dict:
     from asym_jax.data import datasets
     from asym_jax.data.pipeline import iqa_train_dataset
     from asym_jax.eval import stats
-    from asym_jax.io import workdir_path, write_atomic, write_json
+    from asym_jax.io import write_atomic, write_json
     from asym_jax.manifest import check_manifest, write_manifest
     from asym_jax.seeds import data_seed
+    from asym_jax.train.checkpoints import Checkpoints, StopSignals
     from asym_jax.train.feed import DeviceFeed
     from asym_jax.train.progress import LossLog
     from asym_jax.train.state import make_optimizer, trunk_frozen_mask
@@ -319,9 +320,7 @@ def _run_split(config, workdir: WorkPath, split: str) -> dict:
     batch_sharding, replicated = NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
 
     model = build_model(config)
-    manager = ocp.CheckpointManager(workdir_path(workdir / "checkpoints", absolute=True),
-                                    options=ocp.CheckpointManagerOptions(max_to_keep=config.keep_checkpoints,
-                                                                         create=True))
+    checkpoints = Checkpoints(workdir, config.keep_checkpoints)
     host_batches = iter(iqa_train_dataset(data, train_idx, _targets(data, train_idx), crop_size=config.crop_size,
                                           batch_size=config.batch_size // jax.process_count(),
                                           seed=data_seed(config.seed, jax.process_index()),
@@ -331,11 +330,8 @@ def _run_split(config, workdir: WorkPath, split: str) -> dict:
         k: jax.make_array_from_process_local_data(batch_sharding, np.asarray(host[k])) for k in ("image", "target")})
     writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=jax.process_index() > 0)
     try:
-        resumed = manager.latest_step()
-        if resumed is not None:
+        if checkpoints.latest_step() is not None:
             check_manifest(workdir, records)
-        write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
-        write_manifest(workdir, records, resumed_step=resumed)
         print(trunk.describe(records["trunk"]), flush=True)
         variables = _initial_variables(config, model, trunk)
         # A frozen trunk gets no update and no weight decay (its gradient is already zero).
@@ -344,18 +340,20 @@ def _run_split(config, workdir: WorkPath, split: str) -> dict:
         state = {"step": jnp.asarray(0, jnp.int32), "params": variables["params"],
                  "batch_stats": variables.get("batch_stats", {}), "opt_state": tx.init(variables["params"])}
         state = jax.device_put(state, replicated)
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
+        resumed, restored = checkpoints.restore(lambda _: ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(iterator)))
         if resumed is not None:
-            abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
-            restored = manager.restore(resumed, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(iterator)))
             state = restored["state"]
-            print(f"resumed from the checkpoint at step {resumed} in {workdir / 'checkpoints'}", flush=True)
+            print(f"resumed from the checkpoint at step {resumed} in {checkpoints.directory}", flush=True)
+        write_atomic(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
+        write_manifest(workdir, records, resumed_step=resumed)
 
         train_step, predict = make_steps(config, tx)
 
         def save(step):
-            manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                       data=grain.checkpoint.CheckpointSave(iterator)), force=True)
+            checkpoints.save(step, ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                      data=grain.checkpoint.CheckpointSave(iterator)), force=True)
 
         def evaluate(v):
             return _predict(predict, v, data, test_idx, config)
@@ -373,26 +371,26 @@ def _run_split(config, workdir: WorkPath, split: str) -> dict:
                       every_steps=config.log_every_steps, first_step=step, checkpoints=workdir / "checkpoints",
                       writer=writer,
                       log_file=workdir / "train_log.jsonl" if jax.process_index() == 0 else None)
-        while step < config.num_train_steps:
-            state, loss = train_step(state, iterator.take())
-            iterator.fill()  # the next batch's copy overlaps the step just dispatched
-            step += 1
-            log.add(step, loss, lambda: {"lr": float(schedule(step - 1))})  # the rate this update used
-            if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
-                save(step)
-            if config.eval_every_steps and step % config.eval_every_steps == 0 and step != config.num_train_steps:
-                predicted = evaluate(state)  # SRCC and PLCC only: no fit or bootstrap mid-training
-                aligned = stats.align([predicted[int(i)] for i in test_idx], True, data.higher_is_better)
-                scores = data.table["score"][test_idx]
-                figures = {"srcc": stats.srcc(aligned, scores), "plcc": stats.plcc(aligned, scores)}
-                writer.write_scalars(step, {f"eval/{data.name}/{k}": v for k, v in figures.items()})
-                print(f"step {step}: test SRCC {fmt(figures['srcc'])}, PLCC {fmt(figures['plcc'])}", flush=True)
-        manager.wait_until_finished()
+        with StopSignals() as stop:
+            while step < config.num_train_steps:
+                state, loss = train_step(state, iterator.take())
+                iterator.fill()  # the next batch's copy overlaps the step just dispatched
+                step += 1
+                stopping = stop.requested(step) and step != config.num_train_steps
+                log.add(step, loss, lambda: {"lr": float(schedule(step - 1))}, flush=stopping)  # this update's rate
+                if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps or stopping:
+                    save(step)
+                if stopping:
+                    checkpoints.wait()
+                    raise stop.stopped(step, checkpoints)
+                if config.eval_every_steps and step % config.eval_every_steps == 0 and step != config.num_train_steps:
+                    _report_test(evaluate(state), data, test_idx, writer, step)
+        checkpoints.wait()
     except BaseException:
         writer.close()
         raise
     finally:
-        manager.close()
+        checkpoints.close()
 
     rows = []
     try:
@@ -421,6 +419,17 @@ def _run_split(config, workdir: WorkPath, split: str) -> dict:
     return result
 
 
+def _report_test(predicted, data, test_idx, writer, step) -> None:
+    """SRCC and PLCC on the test split in the middle of training (no fit or bootstrap)."""
+    from asym_jax.eval import stats
+
+    aligned = stats.align([predicted[int(i)] for i in test_idx], True, data.higher_is_better)
+    scores = data.table["score"][test_idx]
+    figures = {"srcc": stats.srcc(aligned, scores), "plcc": stats.plcc(aligned, scores)}
+    writer.write_scalars(step, {f"eval/{data.name}/{k}": v for k, v in figures.items()})
+    print(f"step {step}: test SRCC {fmt(figures['srcc'])}, PLCC {fmt(figures['plcc'])}", flush=True)
+
+
 def _summary(results: dict[str, dict]) -> list[dict]:
     """Median, mean and standard deviation of each statistic over the splits, per evaluated set."""
     out = []
@@ -437,6 +446,7 @@ def _summary(results: dict[str, dict]) -> list[dict]:
     return out
 
 
+@holds_workdir
 def run_job(config, workdir: str) -> dict:
     """Trains and evaluates (``splits="one"``: one split in ``workdir``; ``"all"``: the ten seeded splits
     in ``workdir/splits/seed<k>`` and their summary); returns the results."""

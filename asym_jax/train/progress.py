@@ -135,13 +135,15 @@ class LossLog:
             return list(self._history)
         return [[r["step"], r[self.loss]] for r in read_train_log(self._file.path) if self.loss in r]
 
-    def add(self, step: int, loss, extra: Callable[[], dict[str, float]] | None = None) -> None:
+    def add(self, step: int, loss, extra: Callable[[], dict[str, float]] | None = None, *,
+            flush: bool = False) -> None:
         """``extra``: more named scalars (e.g. ``{"lr": ...}``), made only at a logging step (it may fetch
-        from the device)."""
+        from the device). ``flush``: log (and check) the interval so far at this step too (a run stopping
+        here on a signal saves a checkpoint: nothing unchecked is saved, and no loss is lost)."""
         import jax
 
         self._pending.append(loss)
-        if step % self.every and step != self.total:
+        if step % self.every and step != self.total and not flush:
             return
         mean = float(np.mean(jax.device_get(self._pending)))
         self._pending.clear()

@@ -13,6 +13,8 @@ Checkpoints: an Orbax ``CheckpointManager`` in ``<workdir>/checkpoints`` saves t
 the grain iterator; running the same command again resumes from the latest one. The losses of every step
 are checked before each log, evaluation and checkpoint: a NaN or Inf stops the run with
 :class:`DivergedError` before anything non-finite is evaluated or saved, keeping the last good checkpoint.
+SIGTERM or Ctrl-C saves a checkpoint at the current step and stops (:mod:`asym_jax.train.checkpoints`: also
+the fallback past a damaged checkpoint, and write errors).
 
 Evaluation (periodic and final) runs on process 0 only, on its local copy of the EMA generator, in
 float32 at ``Precision.HIGHEST`` whatever ``config.dtype`` says; the other hosts go on training.
@@ -29,10 +31,11 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from asym_jax.errors import DivergedError, InputError
-from asym_jax.io import WorkPath, workdir_path
+from asym_jax.io import WorkPath, holds_workdir, workdir_path
 from asym_jax.ops import highest_precision
 from asym_jax import seeds
 from asym_jax.train import setup
+from asym_jax.train.checkpoints import Checkpoints, StopSignals
 from asym_jax.train.config import check_config
 from asym_jax.train.feed import DeviceFeed
 from asym_jax.train.state import TrainState, make_optimizer
@@ -143,30 +146,23 @@ def train_step(trainer: Trainer) -> dict:
     return metrics
 
 
-def _checkpoint_manager(trainer: Trainer):
-    import orbax.checkpoint as ocp
-    options = ocp.CheckpointManagerOptions(max_to_keep=trainer.config.keep_checkpoints, create=True)
-    return ocp.CheckpointManager(workdir_path(trainer.workdir / "checkpoints", absolute=True), options=options)
-
-
-def _save(manager, trainer: Trainer) -> None:
+def _save(checkpoints, trainer: Trainer) -> None:
     import grain
     import orbax.checkpoint as ocp
-    manager.save(trainer.step, args=ocp.args.Composite(state=ocp.args.StandardSave(trainer.state),
-                                                       data=grain.checkpoint.CheckpointSave(trainer.data_iterator)))
+    checkpoints.save(trainer.step, ocp.args.Composite(state=ocp.args.StandardSave(trainer.state),
+                                                      data=grain.checkpoint.CheckpointSave(trainer.data_iterator)))
 
 
-def _restore(manager, trainer: Trainer) -> int | None:
+def _restore(checkpoints, trainer: Trainer) -> int | None:
+    """Restores the newest intact checkpoint (state and data iterator); returns its step."""
     import grain
     import orbax.checkpoint as ocp
-    step = manager.latest_step()
-    if step is None:
-        return None
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), trainer.state)
-    restored = manager.restore(step, args=ocp.args.Composite(
+    step, restored = checkpoints.restore(lambda _: ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(trainer.data_iterator)))
-    trainer.state = restored["state"]
-    trainer.step = int(trainer.state.step)
+    if step is not None:
+        trainer.state = restored["state"]
+        trainer.step = int(trainer.state.step)
     return step
 
 
@@ -191,13 +187,13 @@ def evaluate(trainer: Trainer, *, image_dir=None) -> dict:
             "evaluated_on": f"process 0 of {jax.process_count()}, float32 at Precision.HIGHEST"}
 
 
-def _check_finite(history: list[tuple[int, dict]], manager, workdir) -> None:
+def _check_finite(history: list[tuple[int, dict]], checkpoints) -> None:
     for step, metrics in history:
         if metrics["finite"] < 1.0:
             bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
-            manager.wait_until_finished()  # a save in flight (always of a finite state) completes first
-            kept = manager.latest_step()
-            where = (f"the last good checkpoint (step {kept}) is kept in {workdir / 'checkpoints'}"
+            checkpoints.wait()  # a save in flight (always of a finite state) completes first
+            kept = checkpoints.latest_step()
+            where = (f"the last good checkpoint (step {kept}) is kept in {checkpoints.directory}"
                      if kept is not None else "no checkpoint had been saved yet")
             raise DivergedError(f"the loss became NaN or Inf at step {step} ({', '.join(bad)}); stopped, {where}. "
                                 "Lower the learning rates or set g_optimizer.clip_norm, then rerun the same command "
@@ -224,6 +220,7 @@ def _start(trainer: Trainer, resumed: int | None, records: dict, primary: bool, 
         print(f"resumed from the checkpoint at step {resumed} in {workdir / 'checkpoints'}")
 
 
+@holds_workdir
 def run_job(config, workdir: str, *, devices=None) -> dict | None:
     """Trains (or resumes) and evaluates; returns the final evaluation (also in ``<workdir>/eval/final.json``)
     on process 0, ``None`` on the other hosts."""
@@ -236,13 +233,13 @@ def run_job(config, workdir: str, *, devices=None) -> dict | None:
     trainer = build(config, workdir, devices=devices)
     workdir = trainer.workdir
     primary = jax.process_index() == 0
-    manager = _checkpoint_manager(trainer)
+    checkpoints = Checkpoints(workdir, trainer.config.keep_checkpoints)
     writer = None
     try:
         records = {role: trunk.provenance() for role, trunk in trainer.trunks.items()}
-        if manager.latest_step() is not None:  # every host refuses other weights before anything is restored
+        if checkpoints.latest_step() is not None:  # every host refuses other weights before anything is restored
             check_manifest(workdir, records)
-        resumed = _restore(manager, trainer)
+        resumed = _restore(checkpoints, trainer)
         writer = metric_writers.create_default_writer(workdir / "tensorboard", just_logging=not primary)
         _start(trainer, resumed, records, primary, writer)
         train_log = TrainLog(workdir / "train_log.jsonl", resumed or 0) if primary else None
@@ -255,36 +252,10 @@ def run_job(config, workdir: str, *, devices=None) -> dict | None:
                    if config.profile_steps and primary else None)
         step = trainer.step
         pending: list[tuple[int, dict]] = []
-        while step < config.num_train_steps:
-            metrics = train_step(trainer)
-            step += 1
-            pending.append((step, metrics))
-            last = step == config.num_train_steps
-            checkpoint_now = step % config.checkpoint_every_steps == 0 or last
-            eval_now = step % config.eval_every_steps == 0 and not last
-            if step % config.log_every_steps == 0 or checkpoint_now or eval_now:
-                # Every step's losses are checked before anything is evaluated, logged or saved.
-                history = [(s, {k: float(v) for k, v in jax.device_get(m).items()}) for s, m in pending]
-                pending.clear()
-                _check_finite(history, manager, workdir)
-                means = {k: float(np.mean([h[k] for _, h in history if k in h])) for k in history[-1][1]
-                         if k != "finite"}
-                writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
-                if train_log is not None:
-                    train_log.append(step, means)
-                progress.losses = means
-            progress(step)
-            if profile is not None:
-                profile(step)
-            if checkpoint_now:
-                with progress.timed("checkpoint", wait_jax_async_dispatch=False):
-                    _save(manager, trainer)
-            if eval_now and primary:
-                with progress.timed("eval", wait_jax_async_dispatch=False):
-                    result = evaluate(trainer)
-                    _log_eval(writer, step, result, workdir / "eval" / f"step_{step}.json")
-                    _log_images(writer, trainer)
-        manager.wait_until_finished()
+        with StopSignals() as stop:
+            while step < config.num_train_steps:
+                step = _one_step(trainer, step, pending, checkpoints, stop, writer, train_log, progress, profile)
+        checkpoints.wait()
         result = None
         if primary:
             result = evaluate(trainer, image_dir=workdir / "eval" / "images")
@@ -296,7 +267,45 @@ def run_job(config, workdir: str, *, devices=None) -> dict | None:
     finally:
         if writer is not None:
             writer.close()
-        manager.close()
+        checkpoints.close()
+
+
+def _one_step(trainer, step, pending, checkpoints, stop, writer, train_log, progress, profile) -> int:
+    """One step of the loop with what follows it: the finite check, log, checkpoint, evaluation, and the
+    stop on a signal (a checkpoint at this step, then :class:`~asym_jax.errors.Stopped`)."""
+    config = trainer.config
+    metrics = train_step(trainer)
+    step += 1
+    pending.append((step, metrics))
+    last = step == config.num_train_steps
+    stopping = stop.requested(step) and not last
+    checkpoint_now = step % config.checkpoint_every_steps == 0 or last or stopping
+    eval_now = step % config.eval_every_steps == 0 and not last and not stopping
+    if step % config.log_every_steps == 0 or checkpoint_now or eval_now:
+        # Every step's losses are checked before anything is evaluated, logged or saved.
+        history = [(s, {k: float(v) for k, v in jax.device_get(m).items()}) for s, m in pending]
+        pending.clear()
+        _check_finite(history, checkpoints)
+        means = {k: float(np.mean([h[k] for _, h in history if k in h])) for k in history[-1][1] if k != "finite"}
+        writer.write_scalars(step, {f"train/{k}": v for k, v in means.items()})
+        if train_log is not None:
+            train_log.append(step, means)
+        progress.losses = means
+    progress(step)
+    if profile is not None:
+        profile(step)
+    if checkpoint_now:
+        with progress.timed("checkpoint", wait_jax_async_dispatch=False):
+            _save(checkpoints, trainer)
+    if stopping:
+        checkpoints.wait()
+        raise stop.stopped(step, checkpoints)
+    if eval_now and jax.process_index() == 0:
+        with progress.timed("eval", wait_jax_async_dispatch=False):
+            result = evaluate(trainer)
+            _log_eval(writer, step, result, trainer.workdir / "eval" / f"step_{step}.json")
+            _log_images(writer, trainer)
+    return step
 
 
 def _log_images(writer, trainer: Trainer) -> None:
