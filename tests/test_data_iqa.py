@@ -104,3 +104,18 @@ def test_ranking_set(data_dir):
         members = [j for j, i in enumerate(group) if data.table["distortion"][i] == kind]
         rho = spearmanr(scores[members], data.table["score"][np.asarray(group)[members]]).statistic
         assert rho > 0.99, (kind, rho)
+
+
+def test_a_pair_whose_exif_orientations_differ_is_refused_at_preparation(tmp_path):
+    """Pixels are stored as the files hold them (orientation not applied, as pyiqa and piq read them): a
+    distorted image tagged as turned against its untagged reference is refused, naming both."""
+    expected = WRITERS["kadid10k"](tmp_path / "manual")
+    target = expected["items"][1]["dist"]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turned 90 degrees
+    with Image.open(target) as image:
+        image.load()
+        image.save(target, exif=exif)
+    with pytest.raises(DatasetError, match=rf"kadid10k: reference .* has EXIF orientation 1 .* but distorted "
+                                           rf".*{target.name} has 6 "):
+        datasets.prepare("kadid10k", data_dir=tmp_path / "tfds", manual_dir=tmp_path / "manual")

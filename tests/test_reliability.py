@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
@@ -260,3 +261,46 @@ def test_a_study_stopped_inside_a_cell_releases_the_cell_and_stops_with_its_name
     assert raised.value.signal == signal.SIGTERM
     assert not (tmp_path / "cells" / "fr-iqa" / ".claim").exists()
     assert cells.cell_status(cell, tmp_path) == "partial"
+
+
+_HOST = textwrap.dedent("""
+    import os, sys, time
+    import jax
+    index, port, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=index)
+    from asym_jax.train.checkpoints import StopSignals
+    with StopSignals() as stop:
+        for step in range(1, 2000):
+            time.sleep(0.02)
+            if stop.requested(step):
+                print(f"stops after step {step}", flush=True)
+                break
+            if step == 10 and index == 1:
+                open(ready, "w").write(str(os.getpid()))
+""")
+
+
+def test_two_hosts_stop_at_the_same_step_when_one_gets_sigterm(tmp_path):
+    """Two JAX processes joined by jax.distributed; SIGTERM reaches only the second (a preempted VM of a pod):
+    both hosts stop after the same step (JAX's preemption sync point), where the trainers save and stop."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ready = tmp_path / "ready"
+    hosts = [subprocess.Popen([sys.executable, "-c", _HOST, str(i), str(port), str(ready)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    try:
+        deadline = time.time() + 120
+        while not ready.exists() and time.time() < deadline and all(h.poll() is None for h in hosts):
+            time.sleep(0.05)
+        assert ready.exists(), [h.communicate()[1][-2000:] for h in hosts]
+        os.kill(int(ready.read_text()), signal.SIGTERM)
+        outputs = [h.communicate(timeout=120) for h in hosts]
+    finally:
+        for h in hosts:
+            h.kill()
+    steps = [out.strip().splitlines()[-1] if out.strip() else err[-2000:] for out, err in outputs]
+    assert steps[0] == steps[1] and steps[0].startswith("stops after step "), steps
+    assert all(h.returncode == 0 for h in hosts)

@@ -30,7 +30,7 @@ import pathlib
 import numpy as np
 
 from asym_jax.data.files import DatasetError
-from asym_jax.data.images import ImageReadError, check_opened, read_image, stored_as_rgb8, to_uint8
+from asym_jax.data.images import ImageReadError, check_opened, check_pair, read_image, stored_as_rgb8, to_uint8
 from asym_jax.data.iqa_sources import IQA_SPECS, IQAItem, IQASpec
 from asym_jax.data.ranking import RANKING_SPEC
 from asym_jax.data.sr_sources import SR_SPECS, SUBIMAGE_SIZE, SUBIMAGE_STEP, SRItem, SRSpec, subimage_starts
@@ -170,6 +170,11 @@ class _IQABuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     raise DatasetError(f"{self.SPEC.name}: {item.name} is {size[0]} x {size[1]} but its reference "
                                        f"{_name_of(item.ref, item.ref_id)} is {ref_sizes[item.ref_id][0]} x "
                                        f"{ref_sizes[item.ref_id][1]}")
+                if isinstance(item.ref, (str, os.PathLike)) and isinstance(item.dist, (str, os.PathLike)):
+                    try:  # EXIF orientation tags agree (pixels are stored as they are in the files)
+                        check_pair(item.ref, item.dist)
+                    except ImageReadError as error:
+                        raise DatasetError(f"{self.SPEC.name}: {error}") from None
                 record["ref_index"] = ref_index[item.ref_id]
                 record["ref_name"] = _name_of(item.ref, item.ref_id)
             yield i, record
