@@ -12,7 +12,9 @@
 #   logs     follows worker 0's log of a run (--run=NAME; default: the workdir's last folder name)
 #   watch    keeps a run (started with `run`) going: waits for it to end; when the VM is preempted,
 #            terminated or gone (NOT_FOUND), it deletes, recreates, sets up and reruns it (the run resumes from
-#            its last checkpoint in the workdir); a failing gcloud call is retried, never taken for a preemption
+#            its last checkpoint in the workdir); a run stopped by SIGTERM (status 143, a checkpoint at its
+#            step) on a VM still READY a poll later is rerun there; a failing gcloud call is retried, never
+#            taken for a preemption
 #   status   the VM's state
 #   delete   the VM (or queued resource)
 #
@@ -183,7 +185,7 @@ delete() {
 }
 
 watch_run() {
-  local name state code errors
+  local name state code errors stopped=0
   name=$(run_name)
   check_main_args "${MAIN_ARGS[@]}"
   errors=$(mktemp)
@@ -210,13 +212,21 @@ watch_run() {
     case "$state" in
       READY | ACTIVE)
         code=$(on_workers 0 "cat $LOGS/$name.status 2>/dev/null || true" 2>/dev/null | tail -n 1 || true)
-        if [[ "$code" =~ ^[0-9]+$ ]]; then
+        if [ "$code" = 143 ] && [ "$stopped" = 0 ]; then  # SIGTERM: it saved a checkpoint; is the VM going?
+          note "run $name stopped on SIGTERM (a checkpoint at its step); waiting ${POLL_SECONDS} s for the VM's state"
+          stopped=1
+        elif [ "$code" = 143 ]; then  # the VM stayed: resume on it
+          note "TPU $TPU_NAME stayed $state after the stop: resuming run $name"
+          stopped=0
+          start
+        elif [[ "$code" =~ ^[0-9]+$ ]]; then
           echo "run $name ended with status $code" >&2
           return "$code"
         fi
         ;;
       CREATING | PROVISIONING | WAITING_FOR_RESOURCES | ACCEPTED | STARTING | RESTARTING | REPAIRING) ;;
       *)
+        stopped=0
         echo "TPU $TPU_NAME is ${state:-in no state}: recreating it and resuming run $name" >&2
         delete || true
         create

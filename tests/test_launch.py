@@ -320,11 +320,14 @@ def test_study_on_slurm_with_a_real_plan(tmp_path):
 
 def test_tpu_watch_on_a_fake_gcloud(tmp_path):
     """Not a dry run: a fake gcloud answers describe with a failure of its own (retried, nothing recreated),
-    then PREEMPTED (delete, create, setup, the same run), then READY with the run's exit status."""
+    then PREEMPTED (delete, create, setup, the same run), then READY with the run stopped by SIGTERM (status
+    143: one more poll), READY again (the VM stayed: the same run, resumed), then READY with status 0."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls, states = tmp_path / "calls", tmp_path / "states"
-    states.write_text("ERROR: (gcloud) network unreachable\nPREEMPTED\nREADY\n")
+    states.write_text("ERROR: (gcloud) network unreachable\nPREEMPTED\nREADY\nREADY\nREADY\n")
+    codes = tmp_path / "codes"
+    codes.write_text("143\n143\n0\n")
     fake = bin_dir / "gcloud"
     fake.write_text(f"""#!/bin/bash
 echo "$*" >> {calls}
@@ -333,7 +336,7 @@ case "$*" in
     state=$(head -n 1 {states}); sed -i 1d {states}
     case "$state" in ERROR*) echo "$state" >&2; exit 1 ;; esac
     echo "$state" ;;
-  *"--command=cat "*) echo 0 ;;
+  *"--command=cat "*) head -n 1 {codes}; sed -i 1d {codes} ;;
 esac
 """)
     fake.chmod(0o755)
@@ -342,6 +345,8 @@ esac
                     "--source=https://example.org/a.git", "--poll_seconds=0", "--",
                     "--config=configs/sr_patchgan.py", "--workdir=gs://b/runs/r", env=env)
     verbs = [line.split()[3] for line in calls.read_text().splitlines()]
-    assert verbs == ["describe", "describe", "delete", "create", "ssh", "ssh", "describe", "ssh"]
+    assert verbs == ["describe", "describe", "delete", "create", "ssh", "ssh", "describe", "ssh", "describe", "ssh",
+                     "ssh", "describe", "ssh"]
     assert "cannot read the state of tpu1" in err and "tpu1 is PREEMPTED: recreating it" in err
+    assert "run r stopped on SIGTERM" in err and "TPU tpu1 stayed READY after the stop: resuming run r" in err
     assert "run r ended with status 0" in err
