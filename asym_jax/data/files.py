@@ -10,6 +10,9 @@ from __future__ import annotations
 import csv
 import os
 import pathlib
+import pickle
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
 
 from asym_jax.errors import InputError
@@ -99,14 +102,19 @@ def read_csv_rows(path: pathlib.Path, *, dataset: str, columns: Iterable[str], d
     """Rows of a CSV file with a header, as dicts; the header must hold ``columns``."""
     if not path.is_file():
         raise DatasetError(f"{dataset}: label file {path} does not exist")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise DatasetError(f"{dataset}: {path} has columns {header}; expected {', '.join(columns)}")
-        reader.fieldnames = header
-        return [{k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()} for row in reader]
+    columns = tuple(columns)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, delimiter=delimiter)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise DatasetError(f"{dataset}: {path} has columns {header}; expected {', '.join(columns)}")
+            reader.fieldnames = header
+            return [{k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DatasetError(f"{dataset}: cannot read {path} as a UTF-8 CSV file with the columns "
+                           f"{', '.join(columns)} ({error.__class__.__name__}: {error})") from None
 
 
 def read_xlsx_rows(path: pathlib.Path, *, dataset: str, columns: Iterable[str], sheet: str | None = None) -> list[dict]:
@@ -118,34 +126,71 @@ def read_xlsx_rows(path: pathlib.Path, *, dataset: str, columns: Iterable[str], 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many types for damaged files
-        raise DatasetError(f"{dataset}: cannot read {path} as an Excel workbook ({error.__class__.__name__}: {error})")
+        raise DatasetError(f"{dataset}: cannot read {path} as an Excel workbook "
+                           f"({error.__class__.__name__}: {error})") from None
     try:
-        if sheet is not None and sheet not in book.sheetnames:
-            raise DatasetError(f"{dataset}: {path} has sheets {book.sheetnames}; expected one named {sheet!r}")
-        rows = iter(book[sheet] if sheet is not None else book.worksheets[0]).__iter__()
-        values = ([c.value for c in row] for row in rows)
-        header = next((r for r in values if any(v is not None for v in r)), [])
-        header = [str(h).strip() if h is not None else "" for h in header]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise DatasetError(f"{dataset}: {path} has columns {header}; expected {', '.join(columns)}")
-        return [dict(zip(header, r)) for r in values if any(v is not None for v in r)]
+        return _sheet_rows(book, path, dataset=dataset, columns=tuple(columns), sheet=sheet)
+    except DatasetError:
+        raise
+    except Exception as error:  # rows are parsed lazily: a damaged sheet fails while they are read
+        raise DatasetError(f"{dataset}: cannot read {path} as an Excel workbook "
+                           f"({error.__class__.__name__}: {error})") from None
     finally:
         book.close()
 
 
+def _sheet_rows(book, path: pathlib.Path, *, dataset: str, columns: tuple[str, ...], sheet: str | None) -> list[dict]:
+    if sheet is not None and sheet not in book.sheetnames:
+        raise DatasetError(f"{dataset}: {path} has sheets {book.sheetnames}; expected one named {sheet!r}")
+    worksheet = book[sheet] if sheet is not None else book.worksheets[0]
+    worksheet.reset_dimensions()  # a declared size ("A1:XFD1048576") would pad every row to it
+    values = worksheet.iter_rows(values_only=True)
+    header = next((r for r in values if any(v is not None for v in r)), [])
+    header = [str(h).strip() if h is not None else "" for h in header]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DatasetError(f"{dataset}: {path} has columns {header}; expected {', '.join(columns)}")
+    return [dict(zip(header, r)) for r in values if any(v is not None for v in r)]
+
+
+# scipy's MATLAB reader is not hardened against damaged files (a wrong element type code in a 500-byte file
+# crashes the interpreter; unfixed in scipy 1.17, scipy/scipy#25829), so it runs in a child process with bounded
+# memory and time.
+_LOADMAT = """
+import pickle, sys
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
+except (ImportError, ValueError, OSError):
+    pass
+import scipy.io
+data = scipy.io.loadmat(sys.argv[1])
+names = [k for k in data if not k.startswith("__")]
+sys.stdout.buffer.write(pickle.dumps(({k: data[k] for k in sys.argv[3:] if k in data}, names)))
+"""
+_LOADMAT_MEMORY = 4 << 30
+_LOADMAT_SECONDS = 120
+
+
 def read_mat(path: pathlib.Path, *, dataset: str, keys: Iterable[str]) -> dict:
-    """Variables ``keys`` of a MATLAB .mat file (v4-v7.2, through scipy)."""
+    """Variables ``keys`` of a MATLAB .mat file (v4-v7.2, through scipy, in a child process: a file that
+    crashes, hangs or exhausts scipy's reader raises a DatasetError here)."""
     if not path.is_file():
         raise DatasetError(f"{dataset}: label file {path} does not exist")
-    import scipy.io
-
+    keys = tuple(keys)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     try:
-        data = scipy.io.loadmat(path)
-    except Exception as error:  # scipy raises ValueError, TypeError, NotImplementedError (v7.3) ...
-        raise DatasetError(f"{dataset}: cannot read {path} as a MATLAB file ({error.__class__.__name__}: {error})")
+        child = subprocess.run([sys.executable, "-P", "-c", _LOADMAT, str(path), str(_LOADMAT_MEMORY), *keys], env=env,
+                               capture_output=True, timeout=_LOADMAT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise DatasetError(f"{dataset}: cannot read {path} as a MATLAB file (scipy's reader ran for more than "
+                           f"{_LOADMAT_SECONDS} s)") from None
+    if child.returncode != 0:
+        lines = child.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = lines[-1] if child.returncode > 0 and lines else f"scipy's reader crashed, exit status {child.returncode}"
+        raise DatasetError(f"{dataset}: cannot read {path} as a MATLAB file ({why[:500]})")
+    data, names = pickle.loads(child.stdout)  # written by the child above: plain arrays of the file's values
     missing = [k for k in keys if k not in data]
     if missing:
-        raise DatasetError(f"{dataset}: {path} lacks variable(s) {', '.join(missing)}; "
-                           f"it has {', '.join(k for k in data if not k.startswith('__'))}")
-    return {k: data[k] for k in keys}
+        raise DatasetError(f"{dataset}: {path} lacks variable(s) {', '.join(missing)}; it has {', '.join(names)}")
+    return data

@@ -23,7 +23,6 @@ Conventions of the rows, the same for every reader:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
@@ -84,7 +83,7 @@ def _number(value, where: str, what: str) -> float:
         raise DatasetError(f"{where}: {what} {value!r} is not a number")
     try:
         number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer cell beyond float's range
         raise DatasetError(f"{where}: {what} {value!r} is not a number") from None
     if not math.isfinite(number):
         raise DatasetError(f"{where}: {what} {value!r} is not a finite number")
@@ -135,13 +134,8 @@ def _unique(items: list[IQAItem], dataset: str, source) -> list[IQAItem]:
 
 def _csv_rows(path: pathlib.Path, dataset: str, columns: tuple[str, ...]) -> list[tuple[str, dict]]:
     """(where, row) for each data row of a CSV label file; rows with too many or too few fields are errors."""
-    try:
-        rows = read_csv_rows(path, dataset=dataset, columns=columns)
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise DatasetError(f"{dataset}: cannot read {path} as a UTF-8 CSV file with the columns "
-                           f"{', '.join(columns)} ({error.__class__.__name__}: {error})") from None
     out = []
-    for n, row in enumerate(rows, start=1):
+    for n, row in enumerate(read_csv_rows(path, dataset=dataset, columns=columns), start=1):
         where = f"{dataset}: {path} data row {n}"
         if None in row or any(v is None for v in row.values()):
             fields = [v for k, v in row.items() if k is not None]
@@ -282,7 +276,9 @@ _CSIQ_LAYOUT = ("CSIQ folder holding csiq.DMOS.xlsx (sheet all_by_image: image, 
 def _csiq_image_name(value) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float, np.integer, np.floating)):  # Excel stores 1600 as a number
+    if isinstance(value, (int, np.integer)):  # Excel stores 1600 as a number
+        return str(value) if abs(value) < 10**100 else None
+    if isinstance(value, (float, np.floating)):
         return str(int(value)) if float(value).is_integer() else None
     text = str(value).strip()
     return text or None

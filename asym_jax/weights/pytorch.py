@@ -16,9 +16,7 @@ import dataclasses
 import json
 import os
 import pathlib
-import pickle
 import re
-import zipfile
 from typing import Any, Callable, Mapping
 
 import flax.linen as nn
@@ -138,7 +136,7 @@ def state_dict_of(checkpoint: Any, param_key: str | None = None) -> dict[str, np
         raise InputError(f"checkpoint holds a {type(checkpoint).__name__}, not a dict of tensors")
     if param_key is not None:
         if param_key not in checkpoint:
-            raise InputError(f"checkpoint has no {param_key!r}; it has {sorted(checkpoint)[:10]}")
+            raise InputError(f"checkpoint has no {param_key!r}; it has {sorted(checkpoint, key=str)[:10]}")
         checkpoint = checkpoint[param_key]
     else:
         for key in ("params_ema", "params", "state_dict_ema", "state_dict", "model"):
@@ -151,6 +149,8 @@ def state_dict_of(checkpoint: Any, param_key: str | None = None) -> dict[str, np
     for key, value in checkpoint.items():
         if not isinstance(value, np.ndarray):
             continue  # counters, optimizer hyper-parameters and other metadata
+        if not isinstance(key, str):
+            raise InputError(f"checkpoint names a tensor {key!r}, not a string: not a state dict")
         state[key[len("module."):] if key.startswith("module.") else key] = value
     if not state:
         raise InputError("checkpoint holds no tensors")
@@ -207,10 +207,7 @@ def from_pytorch(arch: str, path: str | os.PathLike, *, param_key: str | None = 
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
     _get_arch(arch)
-    try:
-        checkpoint = read_torch_checkpoint(path)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, KeyError) as error:
-        raise InputError(f"{path}: not a readable PyTorch checkpoint ({error.__class__.__name__}: {error})") from None
+    checkpoint = read_torch_checkpoint(path)  # a damaged or hostile file raises WeightFileError, an InputError
     return convert_state(arch, state_dict_of(checkpoint, param_key), **options)
 
 
@@ -240,9 +237,15 @@ def read_metadata(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise InputError(f"{directory} is not a converted checkpoint (no metadata.json); make one with "
                          f"python -m asym_jax.weights convert --arch ARCH --src FILE --dst {directory}")
-    metadata = json.loads(path.read_text())
-    if metadata.get("format") != _FORMAT:
-        raise InputError(f"{path}: unsupported format {metadata.get('format')!r}")
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # not UTF-8, not JSON
+        raise InputError(f"{path}: not a readable metadata file ({error.__class__.__name__}: {error})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != _FORMAT:
+        found = metadata.get("format") if isinstance(metadata, dict) else type(metadata).__name__
+        raise InputError(f"{path}: unsupported format {found!r}")
+    if not isinstance(metadata.get("arch"), str) or not isinstance(metadata.get("options", {}), dict):
+        raise InputError(f"{path}: 'arch' must be a name and 'options' a JSON object")
     return metadata
 
 
@@ -252,10 +255,18 @@ def load_converted(directory: str | os.PathLike) -> tuple[nn.Module, Variables]:
 
     directory = pathlib.Path(directory).absolute()
     metadata = read_metadata(directory)
+    options = metadata.get("options", {})
     arch = _get_arch(metadata["arch"])
-    module = arch.build(**metadata["options"])
-    target = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), arch.example(metadata["options"])))
-    with ocp.StandardCheckpointer() as checkpointer:
-        variables = checkpointer.restore(directory / "variables", jax.tree.map(
-            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), target))
+    try:
+        module = arch.build(**options)
+        target = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), arch.example(options)))
+    except (ValueError, TypeError, NotImplementedError) as error:  # invalid option values
+        raise InputError(f"{directory}: {metadata['arch']} with options {options}: {error}") from None
+    try:
+        with ocp.StandardCheckpointer() as checkpointer:
+            variables = checkpointer.restore(directory / "variables", jax.tree.map(
+                lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype), target))
+    except Exception as error:  # Orbax and TensorStore raise many types for missing or damaged files
+        raise InputError(f"{directory}: the converted variables cannot be restored "
+                         f"({error.__class__.__name__}: {str(error)[:500]})") from None
     return module, variables
