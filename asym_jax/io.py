@@ -18,7 +18,9 @@ so readers see the old object or the new one, never a part.
 workdir: a second run refuses with the holder's host, pid, start time and command, and a lock left by a
 killed run does not block a resume (locally the kernel drops a ``flock`` with its process; on an object
 store the lock is a lease, renewed while the run lives and taken over after :data:`LEASE_SECONDS` without
-renewal, or at once from a dead process of the same host).
+renewal, or at once from a dead process of the same host; a lease of another host's process is watched for
+one renewal period first: a live holder renews it and the new run is refused, a vanished VM's run does not and
+its lease is taken when it runs out).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import functools
 import json
 import os
 import pathlib
+import signal
 import socket
 import sys
 import tempfile
@@ -207,13 +210,35 @@ def _read_holder(path) -> dict | None:
         return {}  # being written: someone else's
 
 
+def _wait_for_lease(workdir, path, holder: dict | None) -> None:
+    """Returns when the lease at ``path`` may be taken: none, stale, or held by a process of another host that
+    stops renewing it (a VM that vanished: its run cannot release it); raises while its holder lives."""
+    while holder is not None:
+        if not holder:
+            raise _busy(workdir, holder)
+        if _stale(holder):
+            return
+        if holder.get("host") == socket.gethostname():  # a live process of this host
+            raise _busy(workdir, holder)
+        age = time.time() - float(holder.get("renewed") or 0)
+        wait = max(0.0, min(1.5 * RENEW_SECONDS, LEASE_SECONDS - age)) + 0.01
+        print(f"{workdir} is held by {_holder_text(holder)}, last renewed {age:.0f} s ago; waiting {wait:.0f} s to see "
+              f"whether it is still alive (a lease not renewed for {LEASE_SECONDS:.0f} s is taken over)", flush=True)
+        time.sleep(wait)
+        current = _read_holder(path)
+        if current is not None and current and (current.get("token") != holder.get("token")
+                                                 or current.get("renewed") != holder.get("renewed")):
+            raise _busy(workdir, current)  # renewed or replaced meanwhile: alive
+        holder = current
+
+
 @contextlib.contextmanager
 def _remote_lock(workdir, path):
     import uuid
 
-    holder = _read_holder(path)
-    if holder is not None and (not holder or not _stale(holder)):
-        raise _busy(workdir, holder)
+    from absl import logging
+
+    _wait_for_lease(workdir, path, _read_holder(path))
     mine = dict(_lock_record(), token=uuid.uuid4().hex, renewed=time.time())
     write_json(path, mine)
     time.sleep(SETTLE_SECONDS)  # two runs that both found it free: the later write wins for both
@@ -224,10 +249,16 @@ def _remote_lock(workdir, path):
 
     def renew():
         while not done.wait(RENEW_SECONDS):
-            current = _read_holder(path)
-            if not current or current.get("token") != mine["token"]:
-                return  # taken over: nothing of ours to renew
-            write_json(path, dict(mine, renewed=time.time()))
+            try:
+                current = _read_holder(path)
+                if current and current.get("token") != mine["token"]:  # taken over: this run must not go on
+                    logging.error("%s: the workdir lock was taken over by %s; stopping this run", workdir,
+                                  _holder_text(current))
+                    os.kill(os.getpid(), signal.SIGTERM)  # the trainers save a checkpoint and stop
+                    return
+                write_json(path, dict(mine, renewed=time.time()))
+            except Exception as error:  # noqa: BLE001 - a passing store error: try again at the next period
+                logging.warning("%s: renewing the workdir lock failed (%s); trying again", workdir, error)
 
     thread = threading.Thread(target=renew, name="asym_jax workdir lock", daemon=True)
     thread.start()
@@ -236,9 +267,12 @@ def _remote_lock(workdir, path):
     finally:
         done.set()
         thread.join()
-        current = _read_holder(path)
-        if current and current.get("token") == mine["token"]:
-            path.unlink(missing_ok=True)
+        try:
+            current = _read_holder(path)
+            if current and current.get("token") == mine["token"]:
+                path.unlink(missing_ok=True)
+        except Exception as error:  # noqa: BLE001 - never mask the run's own outcome; the lease expires
+            logging.warning("%s: releasing the workdir lock failed (%s)", workdir, error)
 
 
 @contextlib.contextmanager

@@ -340,11 +340,22 @@ def test_a_workdir_on_an_object_store_is_locked_by_a_renewed_lease(store, monkey
             with io.workdir_lock("gs://bucket/run"):
                 pass
     assert not lock.exists()
-    # Another host's live lease is respected; its expired lease, and a dead local process's, are taken over.
+    # Another host's lease is watched for a renewal period: renewed (alive), the new run is refused; not renewed
+    # (its VM vanished), it is taken when it runs out. An expired lease, or a dead local process's, at once.
+    sleep = time.sleep
+    monkeypatch.setattr(io, "LEASE_SECONDS", 0.4)
     write_json("gs://bucket/run/.lock", {"host": "other-vm", "pid": 1, "renewed": time.time(), "command": "x"})
+    monkeypatch.setattr(io.time, "sleep", lambda s: write_json("gs://bucket/run/.lock", {
+        "host": "other-vm", "pid": 1, "renewed": time.time() + 1, "command": "x"}))
     with pytest.raises(WorkdirBusyError, match="in use by other-vm pid 1 "):
         with io.workdir_lock("gs://bucket/run"):
             pass
+    monkeypatch.setattr(io.time, "sleep", sleep)
+    write_json("gs://bucket/run/.lock", {"host": "other-vm", "pid": 1, "renewed": time.time(), "command": "x"})
+    start = time.time()
+    with io.workdir_lock("gs://bucket/run"):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert time.time() - start >= 0.3
     write_json("gs://bucket/run/.lock", {"host": "other-vm", "pid": 1, "renewed": time.time() - io.LEASE_SECONDS - 1})
     with io.workdir_lock("gs://bucket/run"):
         assert json.loads(lock.read_text())["pid"] == os.getpid()

@@ -120,6 +120,14 @@ def _augment(image: np.ndarray, hflip, vflip, transpose) -> np.ndarray:
     return image
 
 
+def _ignore_stop_signals(worker_index: int, worker_count: int) -> None:
+    """In a grain worker process: SIGINT and SIGTERM sent to the whole process group (Ctrl-C, ``scancel``)
+    are the main process's to act on (it saves a checkpoint and stops its workers)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def sr_train_dataset(source, *, hr_size: int, scale: int, batch_size: int, seed: int, num_workers: int = 0,
                      shard_index: int = 0, shard_count: int = 1, augment: bool = True,
                      prefetch: int = 2) -> grain.IterDataset:
@@ -150,7 +158,8 @@ def sr_train_dataset(source, *, hr_size: int, scale: int, batch_size: int, seed:
     dataset = dataset.batch(batch_size, drop_remainder=True)
     iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=max(1, prefetch), prefetch_buffer_size=prefetch))
     if num_workers > 0:
-        iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+        iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers),
+                                        worker_init_fn=_ignore_stop_signals)
     return iterable
 
 
@@ -226,5 +235,6 @@ def iqa_train_dataset(data, indices, targets, *, crop_size: int, batch_size: int
     dataset = dataset.batch(batch_size, drop_remainder=True)
     iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=max(1, prefetch), prefetch_buffer_size=prefetch))
     if num_workers > 0:
-        iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+        iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers),
+                                        worker_init_fn=_ignore_stop_signals)
     return iterable

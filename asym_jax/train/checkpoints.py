@@ -8,9 +8,9 @@ jobs promise (``docs/reliability.md``):
   new one is complete. A write that fails (a full disk, a permission error) raises one
   :class:`~asym_jax.errors.CheckpointError` that names the step, the folder and the checkpoints left intact.
 - **Restoring.** The newest checkpoint that restores is used. One that does not (truncated, a file missing,
-  unreadable) is named with the reason, set aside as ``<step>.damaged`` once an older one has restored (so a
-  later save of that step cannot collide with it and no rotation keeps it over a good one), and the next
-  older one is tried. When none restores, nothing is moved and the error names each one.
+  unreadable, twice in a row) is named with the reason, set aside as ``<step>.damaged-<time>`` once an older
+  one has restored (so a later save of that step cannot collide with it and no rotation keeps it over a good
+  one), and the next older one is tried. When none restores, nothing is moved and the error names each one.
 
 :class:`StopSignals` turns SIGTERM (what a TPU VM, Slurm or ``docker stop`` sends before the end) and SIGINT
 (Ctrl-C) into a request that the training loop reads after each step: the loop saves a checkpoint at that
@@ -63,7 +63,7 @@ class Checkpoints:
         skipped: list[tuple[int, str]] = []
         for step in sorted(self.manager.all_steps(), reverse=True):
             try:
-                restored = self.manager.restore(step, args=args_of(step))
+                restored = self._restore_step(step, args_of)
             except Exception as error:  # noqa: BLE001 - any failure to read it: damaged (see the docstring)
                 reason = _reason(error)
                 message = (f"the checkpoint at step {step} in {self.directory} cannot be restored ({reason}); "
@@ -81,6 +81,14 @@ class Checkpoints:
                                   "folder away")
         return None, None
 
+    def _restore_step(self, step: int, args_of):
+        """One retry: a failed read of an object store may be passing; a damaged file fails twice."""
+        try:
+            return self.manager.restore(step, args=args_of(step))
+        except Exception as error:  # noqa: BLE001
+            logging.warning("restoring the checkpoint at step %d failed (%s); trying once more", step, _reason(error))
+            return self.manager.restore(step, args=args_of(step))
+
     def _set_aside(self, steps: list[int]) -> None:
         if not steps:
             return
@@ -90,9 +98,15 @@ class Checkpoints:
             from jax.experimental import multihost_utils
             multihost_utils.sync_global_devices("asym_jax checkpoints: set aside damaged")
         if jax.process_index() == 0:
+            import time
             for step in steps:
-                target = self.directory / f"{step}.damaged"
-                (self.directory / str(step)).rename(target)
+                target = self.directory / f"{step}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+                try:
+                    (self.directory / str(step)).rename(target)
+                except Exception as error:  # noqa: BLE001 - the restore succeeded; only the tidying failed
+                    print(f"could not move the damaged checkpoint {self.directory / str(step)} aside "
+                          f"({_reason(error)}); remove it before the run saves step {step} again", flush=True)
+                    continue
                 print(f"moved the damaged checkpoint to {target}", flush=True)
         if jax.process_count() > 1:
             from jax.experimental import multihost_utils
@@ -126,18 +140,23 @@ class Checkpoints:
             intact = []
         kept = (f"the checkpoints at steps {', '.join(map(str, sorted(intact)))} are intact" if intact
                 else "no earlier checkpoint exists")
-        return CheckpointError(f"could not write the checkpoint at step {step} in {self.directory} ({_reason(error)}); "
+        which = f"the checkpoint at step {step}" if step is not None else "a checkpoint"
+        return CheckpointError(f"could not write {which} in {self.directory} ({_reason(error)}); "
                                f"{kept}. Free space (or fix the folder), then run the same command again to resume")
 
     def close(self) -> None:
-        """Waits for a save in flight and closes the manager; after a failed write, errors of the same write
-        are not raised again."""
+        """Waits for a save in flight and closes the manager. A failed write raises :class:`CheckpointError`,
+        unless it was raised already or another exception is on its way out (called in a ``finally``: that one
+        is the error to report; this one is logged)."""
+        import sys
+
+        leaving = sys.exc_info()[1]  # in a finally clause: the exception on its way out, if any
         try:
             self.manager.close()
         except Exception as error:  # noqa: BLE001
-            if not self._failed:
+            if not self._failed and leaving is None:
                 raise self._write_error(self._saving, error) from error
-            logging.warning("closing the checkpoint manager after a failed write: %s", _reason(error))
+            logging.warning("closing the checkpoint manager: %s", _reason(error))
 
 
 class StopSignals:
@@ -160,7 +179,7 @@ class StopSignals:
 
     def __exit__(self, *exc) -> None:
         for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
         self._previous.clear()
 
     def _handle(self, signum, frame) -> None:

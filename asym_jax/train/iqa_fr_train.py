@@ -267,8 +267,9 @@ def run_job(config, workdir: str) -> dict:
                 state, loss = step_fn(state, train_t[rows], train_s[rows], aligned[rows], group_of[rows])
                 step += 1
                 stopping = stop.requested(step) and step != config.num_train_steps
-                log.add(step, loss, flush=stopping)
-                if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps or stopping:
+                saving = step % config.checkpoint_every_steps == 0 or step == config.num_train_steps or stopping
+                log.add(step, loss, flush=saving)  # nothing unchecked is saved
+                if saving:
                     checkpoints.save(step, ocp.args.StandardSave(state))
                 if stopping:
                     checkpoints.wait()

@@ -377,8 +377,9 @@ def _run_split(config, workdir: WorkPath, split: str) -> dict:
                 iterator.fill()  # the next batch's copy overlaps the step just dispatched
                 step += 1
                 stopping = stop.requested(step) and step != config.num_train_steps
-                log.add(step, loss, lambda: {"lr": float(schedule(step - 1))}, flush=stopping)  # this update's rate
-                if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps or stopping:
+                saving = step % config.checkpoint_every_steps == 0 or step == config.num_train_steps or stopping
+                log.add(step, loss, lambda: {"lr": float(schedule(step - 1))}, flush=saving)  # this update's rate
+                if saving:
                     save(step)
                 if stopping:
                     checkpoints.wait()

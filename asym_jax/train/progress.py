@@ -115,8 +115,8 @@ class LossLog:
     the last good checkpoint is), kept in :attr:`history` as ``[step, mean]``, printed with steps/s and the
     ETA, and written to ``writer`` (a clu metric writer: ``train/<loss>``, ``train/steps_per_sec`` and the
     extra scalars) and to ``log_file`` (a :class:`TrainLog`: then :attr:`history` covers the steps before a
-    resume too; the losses of an interval cut by a resume are not saved, so with ``every_steps`` not dividing
-    the checkpoint interval the first mean after a resume covers fewer steps than without it)."""
+    resume too). The loops log at every checkpoint step too (``flush``), so no checkpoint holds weights whose
+    losses were not checked, and a resume never cuts a logging interval."""
 
     def __init__(self, *, job: str, loss: str, num_train_steps: int, every_steps: int, first_step: int,
                  checkpoints, writer=None, log_file=None, print_fn: Callable[[str], None] = print_line):
