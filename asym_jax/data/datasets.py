@@ -141,12 +141,6 @@ class CheckedRecords:
         except Exception as error:  # noqa: BLE001 - any read or decode failure of a prepared record
             raise self._error(int(index), error) from None
 
-    def __getitems__(self, indices) -> list[dict]:
-        try:
-            return self.records.__getitems__(indices)
-        except Exception:  # noqa: BLE001 - find the record that fails, one by one
-            return [self[int(i)] for i in indices]
-
 
 @dataclasses.dataclass
 class SubImages:
