@@ -7,7 +7,8 @@ timed on a batch of real photographs with distortions (scoring: forward only; lo
 backward with respect to the distorted image). Times are medians after one warm-up call (JAX
 compilation and PyTorch first-call costs excluded); the JAX and PyTorch calls of a row alternate
 (JAX first, then PyTorch first, ...), so a machine that other work slows down slows both columns
-alike. The ratio is JAX images/s over PyTorch images/s.
+alike. The ratio is JAX images/s over PyTorch images/s. Where the row's metric has no PyTorch reference
+installed (NLPD, CW-SSIM and MAD are not in piq), the row times JAX alone.
 
 On CPU the benchmark runs XLA with ``--xla_cpu_experimental_ynn_fusion_type=`` (no YNNPACK fusions:
 convolutions go to XLA's Eigen kernels, which run the VGG trunks of DISTS and LPIPS 1.3-1.4x faster
@@ -34,6 +35,7 @@ import numpy as np  # noqa: E402
 
 from asym_jax import metrics  # noqa: E402
 from asym_jax.data import distort, sample_image  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 
 YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
@@ -116,6 +118,16 @@ def _torch_references(torch, jax_metrics, device):
         "lpips_vgg": (lambda x, y: lp["vgg"](x, y, normalize=True), lambda x, y: mean(lp["vgg"](x, y, normalize=True))),
         "lpips_alex": (lambda x, y: lp["alex"](x, y, normalize=True), lambda x, y: mean(lp["alex"](x, y, normalize=True))),
         "dists": (lambda x, y: dists_model(x, y), lambda x, y: dists_model(x, y, require_grad=True).mean()),
+        "vif": (lambda x, y: piq.vif_p(x, y, reduction="none"), lambda x, y: 1 - piq.vif_p(x, y)),
+        "fsim": (lambda x, y: piq.fsim(x, y, chromatic=False, reduction="none"),
+                 lambda x, y: 1 - piq.fsim(x, y, chromatic=False)),
+        "fsimc": (lambda x, y: piq.fsim(x, y, chromatic=True, reduction="none"),
+                  lambda x, y: 1 - piq.fsim(x, y, chromatic=True)),
+        "vsi": (lambda x, y: piq.vsi(x, y, reduction="none"), lambda x, y: 1 - piq.vsi(x, y)),
+        "mdsi": (lambda x, y: piq.mdsi(x, y, reduction="none"), lambda x, y: piq.mdsi(x, y)),
+        "haarpsi": (lambda x, y: piq.haarpsi(x, y, reduction="none"), lambda x, y: 1 - piq.haarpsi(x, y)),
+        "ms_gmsd": (lambda x, y: piq.multi_scale_gmsd(x, y, chromatic=False, reduction="none"),
+                    lambda x, y: piq.multi_scale_gmsd(x, y, chromatic=False)),
         "l1": (lambda x, y: (x - y).abs().mean((1, 2, 3)), lambda x, y: F.l1_loss(x, y)),
         "mse": (lambda x, y: ((x - y) ** 2).mean((1, 2, 3)), lambda x, y: F.mse_loss(x, y)),
         "charbonnier": (lambda x, y: torch.sqrt((x - y) ** 2 + 1e-12).mean((1, 2, 3)),
@@ -128,7 +140,12 @@ SCORE_OPTIONS = {"ms_ssim": {"colour": "rgb", "quantize": False}}
 REFERENCE_NAMES = {"psnr": "piq.psnr", "psnr_y": "piq.psnr on BT.601 Y", "ssim": "piq.ssim on rgb2gray uint8",
                    "ms_ssim": "piq.multi_scale_ssim (RGB)", "gmsd": "piq.gmsd", "lpips_vgg": "lpips.LPIPS(vgg)",
                    "lpips_alex": "lpips.LPIPS(alex)", "dists": "DISTS_pytorch", "l1": "torch", "mse": "torch",
-                   "charbonnier": "torch (BasicSR formula)"}
+                   "charbonnier": "torch (BasicSR formula)", "vif": "piq.vif_p", "fsim": "piq.fsim",
+                   "fsimc": "piq.fsim(chromatic=True)", "vsi": "piq.vsi", "mdsi": "piq.mdsi", "haarpsi": "piq.haarpsi",
+                   "ms_gmsd": "piq.multi_scale_gmsd", "nlpd": "none (piq has no NLPD)",
+                   "cw_ssim": "none (piq has no CW-SSIM)", "mad": "none (piq has no MAD)"}
+# Options of each loss row (what the PyTorch loss computes, where the row has one).
+LOSS_OPTIONS = {}
 
 
 def main(argv=None) -> int:
@@ -185,7 +202,18 @@ def main(argv=None) -> int:
     print("-" * len(header), flush=True)
     for name in names:
         metric = jax_metrics[name]
-        torch_score, torch_loss = references[name]
+        loss = metrics.Loss(metric=metric) if name in ("lpips_vgg", "lpips_alex", "dists") else \
+            metrics.as_loss(name, **LOSS_OPTIONS.get(name, {}))
+        reference = references.get(name)
+        if reference is None:  # no PyTorch reference installed: the JAX column alone
+            t_jax = median_seconds(lambda: score(metric, x_jax, y_jax).block_until_ready(), args.repeats)
+            line = f"{name:<12} {REFERENCE_NAMES[name]:<28} {args.batch / t_jax:>10.1f} {'-':>12} {'-':>6}"
+            if not args.no_loss:
+                t_jax_g = median_seconds(lambda: jax.block_until_ready(grad(loss, x_jax, y_jax)), args.repeats)
+                line += f" | {args.batch / t_jax_g:>11.1f} {'-':>13} {'-':>6}"
+            print(line, flush=True)
+            continue
+        torch_score, torch_loss = reference
         xt, yt = to_torch(torch, dists).to(device), to_torch(torch, refs).to(device)
         with torch.no_grad():
             t_jax, t_torch = paired_medians(lambda: score(metric, x_jax, y_jax).block_until_ready(),
@@ -193,9 +221,6 @@ def main(argv=None) -> int:
         line = (f"{name:<12} {REFERENCE_NAMES[name]:<28} {args.batch / t_jax:>10.1f} {args.batch / t_torch:>12.1f} "
                 f"{t_torch / t_jax:>6.2f}")
         if not args.no_loss:
-            loss = metrics.Loss(metric=jax_metrics[name]) if name in ("lpips_vgg", "lpips_alex", "dists") else \
-                metrics.as_loss(name)
-
             def torch_step():
                 x = xt.clone().requires_grad_(True)
                 torch_loss(x, yt).backward()

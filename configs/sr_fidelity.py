@@ -4,7 +4,9 @@
 
 fidelity:  dists (VGG-16, official alpha/beta), vgg16r (DISTS-style on a random VGG-16, "VGG-16-R"),
            dists_resnet50 / dists_convnext / dists_dinov2 (DISTS-style on those trunks, uniform alpha/beta),
-           lpips (LPIPS-VGG v0.1), ssim, ms_ssim, l1 (pixel loss only)
+           lpips (LPIPS-VGG v0.1), ssim, ms_ssim, l1 (pixel loss only), and the classic models Ding et al.
+           (IJCV 2021) compared as objectives: gmsd, ms_gmsd, vif, fsim, fsimc, vsi, mdsi, haarpsi, nlpd,
+           cw_ssim, mad
 preset:    sample (default), paper, tiny
 
 The fidelity trunk's weights are what the spec says: ImageNet by default (offline for VGG-16; the other
@@ -25,10 +27,17 @@ FIDELITY = {
     "ssim": "ssim",
     "ms_ssim": "ms_ssim",
     "l1": "l1",
+    **{name: name for name in ("gmsd", "ms_gmsd", "vif", "fsim", "fsimc", "vsi", "mdsi", "haarpsi", "nlpd", "cw_ssim",
+                               "mad")},
 }
 
 
 _NOT_OFFLINE = ("dists_resnet50", "dists_convnext", "dists_dinov2")
+
+
+def _ms_ssim_scales(size: int) -> int:
+    """The most MS-SSIM scales whose 11-px window fits a ``size``-px crop: 10 * 2^(s-1) + 1 <= size."""
+    return max(s for s in range(1, 6) if 10 * 2 ** (s - 1) + 1 <= size)
 
 
 def get_config(arg: str = "dists"):
@@ -43,8 +52,8 @@ def get_config(arg: str = "dists"):
         config.fidelity_weight = 0.0
     else:
         config.fidelity = FIDELITY[name]
-    if name == "ms_ssim" and config.hr_size < 176:
-        config.fidelity = "ms_ssim:num_scales=4" if config.hr_size >= 88 else "ssim"
+    if name == "ms_ssim" and config.hr_size < 161:
+        config.fidelity = f"ms_ssim:num_scales={_ms_ssim_scales(config.hr_size)}"
     if preset == "tiny" and name in _NOT_OFFLINE:
         config.fidelity += ",weights=random"  # tests: those trunks have no offline ImageNet weights
     return config

@@ -364,12 +364,21 @@ WRITERS = {"live": write_live, "csiq": write_csiq, "tid2013": write_tid2013, "ka
            "pipal": write_pipal, "koniq10k": write_koniq10k, "spaq": write_spaq, "livec": write_livec}
 
 
-def write_noisy_tid2013(root) -> dict:
+def write_noisy_tid2013(root, size=(48, 64), *, photographs=False) -> dict:
     """An official-layout TID2013 copy whose distorted images are the reference plus Gaussian noise of a
-    known strength, and whose MOS is a decreasing function of that strength."""
-    info = write_tid2013(root, size=(48, 64), levels=3)
+    known strength, and whose MOS is a decreasing function of that strength. With ``photographs`` the
+    references are crops of sample photographs instead of random pixels (noise hides in random pixels, and
+    models of visual masking such as MAD then see no distortion)."""
+    info = write_tid2013(root, size=size, levels=3)
     rng = np.random.default_rng(7)
     lines = []
+    if photographs:
+        from asym_jax.data.samples import sample_photo
+        names = ("astronaut", "coffee", "chelsea")
+        for k, path in enumerate(sorted({str(item["ref"]) for item in info["items"]})):
+            photo = sample_photo(names[k % len(names)])
+            top, left = (photo.shape[0] - size[0]) // 2, (photo.shape[1] - size[1]) // 2
+            Image.fromarray(photo[top:top + size[0], left:left + size[1]]).save(path, format="BMP")
     for item in info["items"]:
         ref = np.asarray(Image.open(item["ref"]).convert("RGB"), np.float64)
         sigma = 3.0 * item["level"] * (1 + int(item["distortion"]) % 3)

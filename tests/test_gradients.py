@@ -15,7 +15,7 @@ from asym_jax import metrics
 # MS-SSIM on 128-px crops needs four scales.
 LOSS_OPTIONS = {"ms_ssim": {"num_scales": 4}}
 NAMES = ["psnr", "psnr_y", "ssim", "ms_ssim", "gmsd", "l1", "mse", "charbonnier", "lpips_vgg", "lpips_alex",
-         "dists", "dists_style"]
+         "dists", "dists_style", "vif", "fsim", "fsimc", "vsi", "mdsi", "haarpsi", "ms_gmsd", "nlpd", "cw_ssim", "mad"]
 
 
 @functools.lru_cache(maxsize=None)

@@ -57,6 +57,21 @@ def test_one_step_of_every_config_family(file, arg, trunks, data_dir, tmp_path, 
     assert any((tmp_path / "tensorboard").iterdir())
 
 
+@pytest.mark.parametrize("fidelity", ["nlpd", "ms_ssim", "vif"])
+def test_sample_preset_steps_with_a_classic_fidelity_loss(fidelity, data_dir, tmp_path):
+    """The classic models Ding et al. (IJCV 2021) optimised, as the fidelity loss of the ``:sample`` preset (64-px
+    HR crops): one step whose losses, gradient norms and updated parameters are finite (the step's ``finite``
+    flag, checked before the run ends), and whose fidelity term is a real, positive loss."""
+    config = tiny(load_config("sr_fidelity.py", f"{fidelity},sample"), data_dir, num_train_steps=1, eval_limit=1,
+                  eval_metrics=("psnr_y",))
+    assert config.fidelity.split(":")[0] == fidelity and config.hr_size == 64
+    sr_gan.run_job(config, tmp_path)
+    logged = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert logged[-1]["step"] == 1, logged
+    assert np.isfinite(logged[-1]["fidelity"]) and logged[-1]["fidelity"] > 0, logged
+    assert np.isfinite(logged[-1]["g_grad_norm"]) and logged[-1]["g_grad_norm"] > 0, logged
+
+
 def test_paper_and_sample_presets_are_consistent():
     for file, arg in [("sr_patchgan.py", "paper"), ("sr_realesrgan.py", "paper"), ("sr_patchgan.py", "sample"),
                       ("sr_backbone.py", "dinov2_s14,image,paper"), ("sr_fidelity.py", "ms_ssim,sample")]:

@@ -22,7 +22,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from asym_jax.errors import InputError
-from asym_jax.metrics import deep, gradient, nr, pixel, structural
+from asym_jax.metrics import (
+    apparent, deep, gradient, haar, information, laplacian, nr, phase, pixel, saliency, steerable, structural,
+)
 
 __all__ = ["Loss", "Metric", "MetricInfo", "as_loss", "get", "info", "names"]
 
@@ -160,6 +162,48 @@ for _info in (
                loss_form="1 - ms_ssim(colour='rgb', quantize=False)"),
     MetricInfo("gmsd", gradient.gmsd, False, (0.0, 1.0), True,
                "Xue et al. GMSD.m (std2 with N - 1); piq.gmsd with ddof=0"),
+    MetricInfo("ms_gmsd", gradient.ms_gmsd, False, (0.0, 1.0), True,
+               "Zhang, Sander & Bermak MS-GMSD (ICASSP 2017; no authors' code): piq.multi_scale_gmsd (weights "
+               ".096/.596/.289/.019, alpha 0.5, T 170, population std); chromatic=True is MS-GMSDc"),
+    MetricInfo("mdsi", gradient.mdsi, False, (0.0, 1.0), True,
+               "Nafchi et al. MDSI.m: 8-bit scale, conv2 'same' box downsampling, L/H/M, 'sum' combination "
+               "(alpha 0.6), complex deviation pooling q = o = 0.25; equals piq.mdsi; combination='mult' is the "
+               "complex product of MDSI.m (mult_form='piq' for piq's)"),
+    MetricInfo("vif", information.vif, True, (0.0, 1.0), True,
+               "Sheikh & Bovik pixel-domain VIF, vifp_mscale.m (the 'vifp' convention, not the wavelet 'vifvec'): "
+               "MATLAB rgb2gray unrounded, 4 scales, 1e-10 thresholds; piq.vif_p is colour='luma', eps=1e-8, "
+               "ratio_eps=1e-8",
+               to_loss=information.one_minus_clipped, loss_form="1 - min(vif, 1) (piq's VIFLoss)"),
+    MetricInfo("fsim", phase.fsim, True, (0.0, 1.0), True,
+               "Zhang et al. FeatureSIM.m (FSIM): its YIQ luma, conv2 'same' box downsampling, phasecong2 "
+               "(epsilon 1e-4), Scharr; piq.fsim with epsilon=2.22e-16, downsample='avg_pool', angle_grid='piq'",
+               to_loss=_one_minus, loss_form="1 - fsim"),
+    MetricInfo("fsimc", phase.fsim, True, (0.0, 1.0), True,
+               "Zhang et al. FeatureSIM.m (FSIMc): its YIQ, real((S_I S_Q)^0.03); piq.fsim(chromatic=True) with "
+               "epsilon=2.22e-16, downsample='avg_pool', yiq='piq', chroma_power='abs', angle_grid='piq'",
+               defaults={"chromatic": True}, to_loss=_one_minus, loss_form="1 - fsimc"),
+    MetricInfo("vsi", saliency.vsi, True, (0.0, 1.0), True,
+               "Zhang, Shen & Li VSI.m with SDSP (MATLAB bilinear imresize to 256, the authors' RGB2Lab, conv2 "
+               "'same' box downsampling); piq.vsi with resize='piq', downsample='piq', white_point='piq'",
+               to_loss=_one_minus, loss_form="1 - vsi"),
+    MetricInfo("haarpsi", haar.haarpsi, True, (0.0, 1.0), True,
+               "Reisenhofer et al. HaarPSI.m: its 3-decimal YIQ, 2x2 zero-padded subsampling, 3 Haar scales, C = 30, "
+               "alpha = 4.2; piq.haarpsi with yiq='piq'",
+               to_loss=_one_minus, loss_form="1 - haarpsi"),
+    MetricInfo("nlpd", laplacian.nlpd, False, (0.0, 1.0), True,
+               "Laparra et al. NLP_dist.m (HVEI 2016) on MATLAB rgb2gray unrounded: 6-level Laplacian pyramid, "
+               "published sigmas and normalisation filters; variant='ding' is IQA_pytorch's NLPD (Ding et al. "
+               "IJCV 2021, RGB), variant='pyiqa' pyiqa's (BT.601 luma)"),
+    MetricInfo("cw_ssim", steerable.cw_ssim, True, (0.0, 1.0), True,
+               "Sampat et al. cwssim_index.m with its example parameters (6 levels, 16 orientations, guardb 0, K 0) "
+               "on matlabPyrTools buildSCFpyr, MATLAB rgb2gray unrounded (needs 256 px); level=4, orientations=8, "
+               "colour='luma', quantize=True is pyiqa's cw_ssim",
+               loss_defaults={"level": 4, "orientations": 8}, to_loss=_one_minus,
+               loss_form="1 - cw_ssim(level=4, orientations=8) (Ding et al.'s setting; 64-px crops)"),
+    MetricInfo("mad", apparent.mad, False, (0.0, 200.0), True,
+               "Larson & Chandler MAD_index.m (2011 release with its ical_std/ical_stat): MATLAB rgb2gray unrounded, "
+               "d_detect (x 200) and d_appear blended with b1 = exp(-2.55/3.35), b2 = 1/(ln 10 x 3.35); "
+               "colour='luma' for BT.601"),
     MetricInfo("lpips_vgg", deep.lpips, False, (0.0, 1.5), True,
                "lpips 0.1.4 LPIPS(net='vgg', version='0.1'), ImageNet VGG-16 trunk",
                defaults={"net": "vgg"}, load_params=deep.lpips_params, param_options=("net", "version", "weights", "seed"),
