@@ -71,6 +71,28 @@ def parse_flags(argv: list[str]) -> list[str]:
         _fail(f"{flag}: the config has no such field (an override cannot add one)")
 
 
+def split_listed(text: str) -> tuple[str, ...]:
+    """``"a,b:k=1,j=2,c"`` -> ``("a", "b:k=1,j=2", "c")``: a list given on the command line, where a piece with
+    ``=`` and no ``:`` is an option of the metric spec before it (``dists_style:backbone=vgg16,weights=random``
+    stays one item)."""
+    items: list[str] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if items and "=" in piece and ":" not in piece:
+            items[-1] += "," + piece
+        elif piece:
+            items.append(piece)
+    return tuple(items)
+
+
+def expand_listed_fields(config) -> None:
+    """Tuple fields overridden as ``--config.metrics=dists,lpips_vgg``: ml_collections keeps the whole string as
+    one item; it becomes the list it names (:func:`split_listed`)."""
+    for key in list(config.keys()):
+        value = config[key]
+        if isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], str) and "," in value[0]:
+            config[key] = split_listed(value[0])
+
+
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -83,6 +105,7 @@ def main(argv) -> None:
     config = _CONFIG.value
     if config is None:
         raise app.UsageError("--config is required, e.g. --config=configs/score.py")
+    expand_listed_fields(config)
     from asym_jax.experiments import study
     from asym_jax.jobs import job_runners
 

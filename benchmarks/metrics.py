@@ -136,7 +136,12 @@ def _torch_references(torch, jax_metrics, device):
 
 
 # What each JAX row computes, so the two columns compute the same thing.
-SCORE_OPTIONS = {"ms_ssim": {"colour": "rgb", "quantize": False}}
+_PIQ_FSIM = {"epsilon": 2.220446049250313e-16, "downsample": "avg_pool", "yiq": "piq", "chroma_power": "abs",
+             "angle_grid": "piq"}
+SCORE_OPTIONS = {"ms_ssim": {"colour": "rgb", "quantize": False},
+                 # piq's conventions, so that both columns compute the same numbers (the parity tests' option sets)
+                 "vif": {"colour": "luma", "eps": 1e-8, "ratio_eps": 1e-8}, "fsim": _PIQ_FSIM, "fsimc": _PIQ_FSIM,
+                 "vsi": {"resize": "piq", "downsample": "piq", "white_point": "piq"}, "haarpsi": {"yiq": "piq"}}
 REFERENCE_NAMES = {"psnr": "piq.psnr", "psnr_y": "piq.psnr on BT.601 Y", "ssim": "piq.ssim on rgb2gray uint8",
                    "ms_ssim": "piq.multi_scale_ssim (RGB)", "gmsd": "piq.gmsd", "lpips_vgg": "lpips.LPIPS(vgg)",
                    "lpips_alex": "lpips.LPIPS(alex)", "dists": "DISTS_pytorch", "l1": "torch", "mse": "torch",
@@ -144,8 +149,8 @@ REFERENCE_NAMES = {"psnr": "piq.psnr", "psnr_y": "piq.psnr on BT.601 Y", "ssim":
                    "fsimc": "piq.fsim(chromatic=True)", "vsi": "piq.vsi", "mdsi": "piq.mdsi", "haarpsi": "piq.haarpsi",
                    "ms_gmsd": "piq.multi_scale_gmsd", "nlpd": "none (piq has no NLPD)",
                    "cw_ssim": "none (piq has no CW-SSIM)", "mad": "none (piq has no MAD)"}
-# Options of each loss row (what the PyTorch loss computes, where the row has one).
-LOSS_OPTIONS = {}
+# Options of each loss row: piq's conventions, as in the score rows.
+LOSS_OPTIONS = {name: options for name, options in SCORE_OPTIONS.items() if name != "ms_ssim"}
 
 
 def main(argv=None) -> int:

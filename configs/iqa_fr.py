@@ -1,13 +1,17 @@
 """Metrics scored as full-reference IQA models (the ``iqa_fr`` job): agreement with human opinion.
 
 Presets (``--config=configs/iqa_fr.py:<preset>``):
-  ranking (default): every library metric on the embedded ``ranking`` set (scikit-image photographs under
+  ranking (default): the standard library metrics on the embedded ``ranking`` set (scikit-image photographs under
                      synthetic distortions; its "scores" are level ranks within each photograph and
                      distortion, a demonstration, not human opinion). Minutes on a 2-core CPU.
   classic:           the same metrics on LIVE, CSIQ and TID2013 (needs ``--config.manual_dir``: one folder
                      holding each official release, see ``python -m asym_jax.data info NAME``).
+  classic_models:    the classic models Ding et al. (IJCV 2021) compared as optimisation objectives, with their
+                     kin and the structural baselines, on ``ranking`` (``--config.datasets=live,csiq,tid2013`` and
+                     ``--config.manual_dir`` for the human-rated sets). About a minute on a 2-core CPU.
   tiny:              pixel and structural metrics on ``ranking``, 100 bootstrap resamples (tests).
-Any field can be overridden, e.g. ``--config.metrics=dists,lpips_vgg --config.datasets=kadid10k``.
+Any field can be overridden, e.g. ``--config.metrics=dists,lpips_vgg --config.datasets=kadid10k``; specs with
+options need the tuple form: ``--config.metrics="('dists','ms_ssim:num_scales=4')"``.
 """
 
 import ml_collections
@@ -32,9 +36,12 @@ def get_config(preset: str = "ranking") -> ml_collections.ConfigDict:
         pass
     elif preset == "classic":
         config.datasets = ("live", "csiq", "tid2013")
+    elif preset == "classic_models":
+        config.metrics = ("psnr", "ssim", "ms_ssim", "gmsd", "ms_gmsd", "vif", "fsim", "fsimc", "vsi", "mdsi", "haarpsi",
+                          "nlpd", "cw_ssim", "mad")
     elif preset == "tiny":
         config.metrics = ("psnr", "ssim", "gmsd")
         config.bootstrap_resamples = 100
     else:
-        raise ValueError(f"unknown preset {preset!r}; presets: ranking, classic, tiny")
+        raise ValueError(f"unknown preset {preset!r}; presets: ranking, classic, classic_models, tiny")
     return config

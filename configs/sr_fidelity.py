@@ -54,6 +54,11 @@ def get_config(arg: str = "dists"):
         config.fidelity = FIDELITY[name]
     if name == "ms_ssim" and config.hr_size < 161:
         config.fidelity = f"ms_ssim:num_scales={_ms_ssim_scales(config.hr_size)}"
+    # Fewer levels where the crop is small (tiny: 32 px); VIF (41 px) and MAD (34 px) are refused there.
+    if name == "nlpd" and config.hr_size < 33:
+        config.fidelity = f"nlpd:levels={max(1, (config.hr_size - 1).bit_length())}"
+    if name == "cw_ssim" and config.hr_size < 64:
+        config.fidelity = f"cw_ssim:level={max(1, config.hr_size.bit_length() - 3)}"
     if preset == "tiny" and name in _NOT_OFFLINE:
         config.fidelity += ",weights=random"  # tests: those trunks have no offline ImageNet weights
     return config

@@ -30,6 +30,13 @@ def torch():
     return import_torch()
 
 
+@pytest.fixture(scope="session")
+def piq(torch):
+    """piq 0.8 (imported after torch and torchvision are set up)."""
+    import piq
+    return piq
+
+
 def _stacked_pairs(names, levels, crop):
     from asym_jax.data import sample_pairs
     pairs = list(sample_pairs(names=names, levels=levels, crop=crop))

@@ -82,5 +82,23 @@ def test_iqa_fr_job_runs_every_classic_model(tmp_path):
     config.manual_dir, config.data_dir = str(tmp_path / "manual"), str(tmp_path / "tfds")
     rows = {row["metric"]: row for row in iqa_fr.run_job(config, str(tmp_path / "run"))["results"]}
     assert set(rows) == {SMALL.get(n, n) for n in CLASSIC}
+    assert set(CLASSIC) <= set(load_config("iqa_fr.py", "classic_models").metrics)
     for name, row in rows.items():
         assert row["n"] == 27 and row["srcc"] > 0.5, (name, row)
+
+
+def test_fidelity_losses_fit_the_crops_or_are_refused_before_compiling():
+    """``configs/sr_fidelity.py:<model>,tiny`` (32-px HR crops): NLPD and CW-SSIM take fewer levels, MS-SSIM
+    fewer scales; VIF (41 px) and MAD (34 px) are refused by the trainer's set-up, naming the size."""
+    from asym_jax.train import setup
+    from asym_jax.train.config import ConfigError
+
+    for name, spec in (("nlpd", "nlpd:levels=5"), ("cw_ssim", "cw_ssim:level=3"), ("ms_ssim", "ms_ssim:num_scales=2"),
+                       ("fsim", "fsim")):
+        config = load_config("sr_fidelity.py", f"{name},tiny")
+        assert config.fidelity == spec
+        losses, _ = setup.build_losses(config)
+        assert losses.fidelity is not None
+    for name, size in (("vif", 41), ("mad", 34)):
+        with pytest.raises(ConfigError, match=rf"fidelity loss '{name}' on 32-px HR crops .*{size} x {size}"):
+            setup.build_losses(load_config("sr_fidelity.py", f"{name},tiny"))

@@ -27,12 +27,6 @@ SUBSET = [12 * photo + 2 * kind + level for photo, kinds in enumerate(((0, 1), (
 
 
 @pytest.fixture(scope="module")
-def piq(torch):
-    import piq
-    return piq
-
-
-@pytest.fixture(scope="module")
 def batch(sample_pairs):
     refs, dists = sample_pairs
     assert len(refs) == 36, "SUBSET assumes sample_pairs is 3 photographs x 6 kinds x 2 levels"

@@ -93,11 +93,6 @@ def haarpsi_m(ref: np.ndarray, dist: np.ndarray, subsample: bool = True, yiq=HAA
 
 # ----------------------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def piq(torch):
-    import piq
-    return piq
-
 
 @pytest.fixture(scope="module")
 def default_scores(sample_pairs):

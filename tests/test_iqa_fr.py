@@ -154,3 +154,19 @@ def test_a_metric_that_fails_names_itself_and_keeps_the_scores_made(tmp_path):
         iqa_fr.run_job(config, str(tmp_path / "run"))
     kept = _rows(tmp_path / "run" / "scores" / "tid2013" / "psnr.csv")
     assert len(kept) == config.batch_size and all(np.isfinite(float(r["prediction"])) for r in kept)
+
+
+def test_command_line_lists_of_metrics_and_datasets():
+    """``--config.metrics=dists,lpips_vgg`` names two metrics (ml_collections alone keeps the one string
+    ``("dists,lpips_vgg",)``), and the options of a spec stay with it."""
+    from asym_jax import main
+
+    assert main.split_listed("psnr, dists_style:backbone=vgg16,weights=random,nr:/runs/a@5,ssim") == (
+        "psnr", "dists_style:backbone=vgg16,weights=random", "nr:/runs/a@5", "ssim")
+    config = load_config("iqa_fr.py", "tiny")
+    config.metrics, config.datasets = ("dists,ms_ssim:num_scales=4",), ("live,csiq",)  # as the flags leave them
+    main.expand_listed_fields(config)
+    assert config.metrics == ("dists", "ms_ssim:num_scales=4") and config.datasets == ("live", "csiq")
+    assert load_config("iqa_fr.py", "tiny").metrics == ("psnr", "ssim", "gmsd")
+    main.expand_listed_fields(config)  # idempotent
+    iqa_fr.check_config(config)

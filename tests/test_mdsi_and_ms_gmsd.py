@@ -14,8 +14,7 @@ from scipy import signal
 
 from asym_jax.data import distort, sample_image
 from asym_jax.errors import InputError
-from asym_jax.metrics.gradient import ms_gmsd
-from asym_jax.metrics.gradient import mdsi
+from asym_jax.metrics.gradient import mdsi, ms_gmsd
 from helpers import assert_close, assert_float32_highest, to_torch
 
 
@@ -64,12 +63,6 @@ def mdsi_matlab(ref: np.ndarray, dist: np.ndarray, comb: str = "sum") -> float:
         gcs = gs.astype(np.complex128) ** 0.2 * cs.astype(np.complex128) ** 0.1
     z = (gcs.ravel() ** 0.5) ** 0.5
     return float(np.mean(np.abs(z - z.mean())) ** 0.25)
-
-
-@pytest.fixture(scope="module")
-def piq(torch):
-    import piq
-    return piq
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,6 @@ from asym_jax.data import sample_image
 from helpers import assert_close, to_torch
 
 
-@pytest.fixture(scope="module")
-def piq(torch):
-    import piq
-    return piq
-
-
 def test_psnr_equals_piq(sample_pairs, piq, torch):
     refs, dists = sample_pairs
     expected = piq.psnr(to_torch(torch, refs), to_torch(torch, dists), data_range=1.0, reduction="none")

@@ -13,12 +13,6 @@ from asym_jax.data import sample_image
 from helpers import assert_close, to_torch
 
 
-@pytest.fixture(scope="module")
-def piq(torch):
-    import piq
-    return piq
-
-
 def test_ssim_default_equals_wang_reference_code(sample_pairs):
     refs, dists = sample_pairs
     ours = metrics.ssim(refs, dists)

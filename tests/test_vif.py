@@ -15,7 +15,6 @@ import pytest
 from scipy import signal
 
 from asym_jax.errors import InputError
-from asym_jax.metrics.common import MATLAB_GRAY
 from asym_jax.metrics.information import one_minus_clipped, vif
 from helpers import assert_close, to_torch
 
@@ -64,15 +63,12 @@ def vifp_mscale(ref: np.ndarray, dist: np.ndarray, sigma_nsq: float = 2.0) -> fl
     return num / den
 
 
+MATLAB_GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)  # rgb2gray: inv(NTSC matrix) row 1
+
+
 def _gray255(rgb: np.ndarray) -> np.ndarray:
     """MATLAB rgb2gray of a [0, 1] RGB image, unrounded, on the 0..255 scale."""
     return np.asarray(rgb, np.float64) @ np.asarray(MATLAB_GRAY) * 255.0
-
-
-@pytest.fixture(scope="module")
-def piq(torch):
-    import piq
-    return piq
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,6 @@ from helpers import assert_close, to_torch
 PIQ_OPTIONS = dict(resize="piq", downsample="piq", white_point="piq")
 
 
-@pytest.fixture(scope="module")
-def piq(torch):
-    import piq
-    return piq
-
-
 def _piq_vsi(piq, torch, x, y):
     return piq.vsi(to_torch(torch, x).double(), to_torch(torch, y).double(), data_range=1.0,
                    reduction="none").numpy()

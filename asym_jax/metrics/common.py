@@ -14,12 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from asym_jax.errors import InputError
-from asym_jax.ops import correlate1d
+from asym_jax.ops import correlate1d, safe_sqrt
 
 __all__ = [
-    "check_pair", "gaussian_kernel_1d", "matlab_box_downsample", "quantize_8bit", "rgb_to_gray",
-    "rgb_to_luma", "rgb_to_y", "round_half_up", "safe_power", "separable_filter_valid",
-    "to_colour_space",
+    "YIQ_3DEC", "YIQ_NTSC", "check_pair", "conv2_box_downsample", "downsample_factor", "gaussian_kernel_1d",
+    "matlab_box_downsample", "quantize_8bit", "rgb_to_gray", "rgb_to_luma", "rgb_to_y", "round_half_up",
+    "safe_power", "scharr_magnitude", "separable_filter_valid", "similarity", "to_colour_space",
 ]
 
 # MATLAB rgb2gray: the first row of the inverse of the NTSC (YIQ) matrix.
@@ -28,6 +28,10 @@ MATLAB_GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 BT601_LUMA = (0.299, 0.587, 0.114)
 # MATLAB rgb2ycbcr (BT.601, limited range): Y = 16 + (65.481 R + 128.553 G + 24.966 B), RGB in [0, 1].
 BT601_Y_LIMITED = (65.481, 128.553, 24.966)
+# RGB -> YIQ rows (Y is BT.601 luma): with three decimals as FeatureSIM.m and HaarPSI.m write them, and with
+# the four of the NTSC matrix that piq's rgb2yiq uses.
+YIQ_3DEC = (BT601_LUMA, (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+YIQ_NTSC = (BT601_LUMA, (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
 
 
 def check_pair(metric: str, x: jax.Array, y: jax.Array, *, channels: Sequence[int] = (3,),
@@ -160,6 +164,42 @@ def matlab_box_downsample(x: jax.Array, factor: int) -> jax.Array:
     padded = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)), mode="symmetric")
     summed = jax.lax.reduce_window(padded, 0.0, jax.lax.add, (1, factor, factor, 1), (1, factor, factor, 1), "VALID")
     return summed / float(factor * factor)
+
+
+def downsample_factor(height: int, width: int) -> int:
+    """The authors' automatic downsampling factor ``max(1, round(min(H, W) / 256))`` (MATLAB ``round``), of
+    ``ssim.m`` (2009), ``FeatureSIM.m``, ``VSI.m`` and ``MDSI.m``."""
+    return max(1, matlab_round(min(height, width) / 256.0))
+
+
+def conv2_box_downsample(x: jax.Array, factor: int) -> jax.Array:
+    """MATLAB ``conv2(x, ones(f) / f^2, 'same')`` (zero padding) then ``x(1:f:end, 1:f:end)``, per channel.
+
+    The box covers ``(f - 1) // 2`` pixels before each kept pixel and ``f // 2`` after; output sides are
+    ``ceil(side / f)``. (:func:`matlab_box_downsample` is the ``imfilter(..., 'symmetric')`` form.)
+    """
+    if factor == 1:
+        return x
+    before, after = (factor - 1) // 2, factor // 2
+    padded = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)))
+    summed = jax.lax.reduce_window(padded, 0.0, jax.lax.add, (1, factor, factor, 1), (1, factor, factor, 1), "VALID")
+    return summed / float(factor * factor)
+
+
+def scharr_magnitude(x: jax.Array) -> jax.Array:
+    """Gradient magnitude of each channel of NHWC ``x`` with the Scharr kernels ``[3 0 -3; 10 0 -10; 3 0 -3] / 16``
+    and its transpose, MATLAB ``conv2(..., 'same')`` (zero padding; the sign does not matter); gradient 0
+    where the magnitude is 0."""
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    smooth, diff = (3 / 16, 10 / 16, 3 / 16), (1.0, 0.0, -1.0)
+    along_w = correlate1d(correlate1d(padded, smooth, axis=1), diff, axis=2)
+    along_h = correlate1d(correlate1d(padded, diff, axis=1), smooth, axis=2)
+    return safe_sqrt(jnp.square(along_w) + jnp.square(along_h))
+
+
+def similarity(a: jax.Array, b: jax.Array, constant: float) -> jax.Array:
+    """The similarity ``(2 a b + C) / (a^2 + b^2 + C)`` of SSIM's luminance term, GMSD, FSIM, VSI, ..."""
+    return (2.0 * a * b + constant) / (jnp.square(a) + jnp.square(b) + constant)
 
 
 def safe_power(base: jax.Array, exponent: jax.Array | float) -> jax.Array:

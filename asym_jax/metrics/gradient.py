@@ -80,21 +80,15 @@ import jax
 import jax.numpy as jnp
 
 from asym_jax.errors import InputError
-from asym_jax.metrics.common import check_pair, matlab_round, rgb_to_luma, safe_power
+from asym_jax.metrics.common import (
+    YIQ_NTSC, check_pair, conv2_box_downsample, downsample_factor, rgb_to_luma, safe_power,
+)
 from asym_jax.ops import correlate1d, safe_sqrt
 
-__all__ = ["MDSI_LHM", "MS_GMSD_WEIGHTS", "YIQ", "gmsd", "mdsi", "ms_gmsd"]
+__all__ = ["MDSI_LHM", "MS_GMSD_WEIGHTS", "gmsd", "mdsi", "ms_gmsd"]
 
 # Scale weights of MS-GMSD (finest first).
 MS_GMSD_WEIGHTS = (0.096, 0.596, 0.289, 0.019)
-# RGB -> YIQ rows (Y is BT.601 luma), as piq's rgb2yiq.
-YIQ = ((0.299, 0.587, 0.114), (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
-
-
-def _halve(x: jax.Array) -> jax.Array:
-    pad_h, pad_w = x.shape[1] % 2, x.shape[2] % 2
-    x = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
-    return jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 2, 2, 1), (1, 2, 2, 1), "VALID") / 4.0
 
 
 def _gradient_magnitude(x: jax.Array) -> jax.Array:
@@ -111,7 +105,7 @@ def gmsd(x: jax.Array, y: jax.Array, *, t: float = 170.0 / 255.0 ** 2, ddof: int
     x, y = check_pair("gmsd", x, y, channels=(1, 3), min_size=2)
     if x.shape[-1] == 3:
         x, y = rgb_to_luma(x), rgb_to_luma(y)
-    gx, gy = _gradient_magnitude(_halve(x)), _gradient_magnitude(_halve(y))
+    gx, gy = _gradient_magnitude(conv2_box_downsample(x, 2)), _gradient_magnitude(conv2_box_downsample(y, 2))
     similarity = (2.0 * gx * gy + t) / (jnp.square(gx) + jnp.square(gy) + t)
     count = similarity.shape[1] * similarity.shape[2]
     centred = similarity - jnp.mean(similarity, axis=(1, 2), keepdims=True)
@@ -136,14 +130,14 @@ def ms_gmsd(x: jax.Array, y: jax.Array, *, chromatic: bool = False,
     if chromatic and x.shape[-1] != 3:
         raise InputError(f"ms_gmsd: chromatic=True needs RGB images, got shape {x.shape}")
     if x.shape[-1] == 3:
-        rows = YIQ if chromatic else YIQ[:1]
+        rows = YIQ_NTSC if chromatic else YIQ_NTSC[:1]
         weights = jnp.asarray(rows, jnp.float32).T
         x, y = (jnp.einsum("nhwc,ck->nhwk", v, weights, precision=jax.lax.Precision.HIGHEST) for v in (x, y))
     total = sum(scale_weights)
     pooled = 0.0
     for scale, weight in enumerate(scale_weights):
         if scale:
-            x, y = _halve(x), _halve(y)
+            x, y = conv2_box_downsample(x, 2), conv2_box_downsample(y, 2)
         gx, gy = _gradient_magnitude(x[..., :1]), _gradient_magnitude(y[..., :1])
         # similarity - 1 = -(g_x - g_y)^2 / denominator: the same map shifted by 1 (the deviation does not
         # change), without float32 cancellation when the similarity is close to 1.
@@ -162,17 +156,6 @@ def ms_gmsd(x: jax.Array, y: jax.Array, *, chromatic: bool = False,
 
 # Rows: the L, H and M channels of MDSI.m as weights of R, G and B.
 MDSI_LHM = ((0.2989, 0.5870, 0.1140), (0.30, 0.04, -0.35), (0.34, -0.60, 0.17))
-
-
-def _box_downsample_zero(x: jax.Array, factor: int) -> jax.Array:
-    """MATLAB ``conv2(x, ones(f) / f^2, 'same')`` (zero padding) then ``x(1:f:end, 1:f:end)``, per channel.
-    (Kept here: :func:`common.matlab_box_downsample` pads symmetrically, as ``imfilter`` does.)"""
-    if factor == 1:
-        return x
-    before, after = (factor - 1) // 2, factor // 2
-    padded = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)))
-    summed = jax.lax.reduce_window(padded, 0.0, jax.lax.add, (1, factor, factor, 1), (1, factor, factor, 1), "VALID")
-    return summed / float(factor * factor)
 
 
 def _similarity_minus_one(a: jax.Array, b: jax.Array, c: float) -> jax.Array:
@@ -208,9 +191,9 @@ def mdsi(x: jax.Array, y: jax.Array, *, c1: float = 140.0, c2: float = 55.0, c3:
     x, y = check_pair("mdsi", x, y, channels=(1, 3), min_size=3)
     if x.shape[-1] == 1:
         x, y = jnp.repeat(x, 3, axis=-1), jnp.repeat(y, 3, axis=-1)
-    factor = max(1, matlab_round(min(x.shape[1:3]) / 256.0))
+    factor = downsample_factor(*x.shape[1:3])
     weights = jnp.asarray(MDSI_LHM, jnp.float32).T * 255.0
-    lhm_x, lhm_y = (jnp.einsum("nhwc,ck->nhwk", _box_downsample_zero(v, factor), weights,
+    lhm_x, lhm_y = (jnp.einsum("nhwc,ck->nhwk", conv2_box_downsample(v, factor), weights,
                                precision=jax.lax.Precision.HIGHEST) for v in (x, y))
     lum_x, lum_y = lhm_x[..., :1], lhm_y[..., :1]
     # One call for the three gradient maps: identical operations, so g_f == g_x bit for bit when x == y.

@@ -45,16 +45,13 @@ import jax
 import jax.numpy as jnp
 
 from asym_jax.errors import InputError
-from asym_jax.metrics.common import check_pair
+from asym_jax.metrics.common import YIQ_3DEC, YIQ_NTSC, check_pair, conv2_box_downsample
 from asym_jax.ops import correlate1d
 
-__all__ = ["haarpsi", "YIQ_HAARPSI", "YIQ_PIQ"]
+__all__ = ["haarpsi"]
 
-# Rows: Y, I, Q, applied to R, G, B (HaarPSI.m's three decimals).
-YIQ_HAARPSI = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
-# piq.functional.rgb2yiq (four decimals).
-YIQ_PIQ = ((0.299, 0.587, 0.114), (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
-_YIQ = {"matlab": YIQ_HAARPSI, "piq": YIQ_PIQ}
+# Rows Y, I, Q applied to R, G, B: HaarPSI.m's three decimals, or piq's rgb2yiq (four).
+_YIQ = {"matlab": YIQ_3DEC, "piq": YIQ_NTSC}
 
 SCALES = 3
 MIN_SIZE = 16  # the coarsest Haar filter (8 x 8) on the half-size image, as piq requires
@@ -68,10 +65,9 @@ def _mean2x2(x: jax.Array, stride: int) -> jax.Array:
     """``conv2(x, ones(2) / 4, 'same')`` (each pixel with its right/lower neighbours, zeros past the edge),
     keeping every ``stride``-th pixel from the first."""
     if stride == 2:
-        x = jnp.pad(x, ((0, 0), (0, x.shape[1] % 2), (0, x.shape[2] % 2), (0, 0)))
-    else:
-        x = _pad(x, 0, 1)
-    return correlate1d(correlate1d(x, (0.5, 0.5), axis=1, stride=stride), (0.5, 0.5), axis=2, stride=stride)
+        return conv2_box_downsample(x, 2)
+    x = _pad(x, 0, 1)
+    return correlate1d(correlate1d(x, (0.5, 0.5), axis=1), (0.5, 0.5), axis=2)
 
 
 def _haar(x: jax.Array, scale: int) -> tuple[jax.Array, jax.Array]:

@@ -57,6 +57,7 @@ import numpy as np
 
 from asym_jax.errors import InputError
 from asym_jax.metrics.common import check_pair, rgb_to_gray, rgb_to_luma, rgb_to_y
+from asym_jax.metrics.saliency import torch_bilinear_matrix
 from asym_jax.ops import correlate1d, safe_sqrt
 
 __all__ = ["NLPD_SIGMAS", "nlpd", "nlpd_bands"]
@@ -138,26 +139,11 @@ def _matlab_expand(x: jax.Array, height: int, width: int) -> jax.Array:
     return _matlab_expand_axis(_matlab_expand_axis(x, 1, height), 2, width)
 
 
-def _bilinear_matrix(n: int) -> np.ndarray:
-    """(2n, n) matrix of bilinear interpolation to twice the size with ``align_corners=True``."""
-    out = 2 * n
-    matrix = np.zeros((out, n), np.float64)
-    if n == 1:
-        matrix[:, 0] = 1.0
-        return matrix
-    position = np.arange(out) * (n - 1) / (out - 1)
-    low = np.minimum(np.floor(position).astype(int), n - 2)
-    frac = position - low
-    matrix[np.arange(out), low] += 1.0 - frac
-    matrix[np.arange(out), low + 1] += frac
-    return matrix
-
-
 def _ding_level(j: jax.Array) -> tuple[jax.Array, jax.Array]:
     """One level of IQA_pytorch's pyramid: (band, coarser image)."""
     coarse = correlate1d(correlate1d(_pad(j, 2, "reflect"), LOWPASS, axis=1, stride=2), LOWPASS, axis=2, stride=2)
-    rows = jnp.asarray(_bilinear_matrix(coarse.shape[1]), jnp.float32)
-    cols = jnp.asarray(_bilinear_matrix(coarse.shape[2]), jnp.float32)
+    rows = jnp.asarray(torch_bilinear_matrix(coarse.shape[1], 2 * coarse.shape[1], True), jnp.float32)
+    cols = jnp.asarray(torch_bilinear_matrix(coarse.shape[2], 2 * coarse.shape[2], True), jnp.float32)
     up = jnp.einsum("nhwc,ph,qw->npqc", coarse, rows, cols, precision=jax.lax.Precision.HIGHEST)
     up = correlate1d(correlate1d(_pad(up, 2, "reflect"), LOWPASS, axis=1), LOWPASS, axis=2)
     return j - up[:, :j.shape[1], :j.shape[2], :], coarse

@@ -51,14 +51,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from asym_jax.errors import InputError
-from asym_jax.metrics.common import check_pair, matlab_round, safe_power
-from asym_jax.ops import correlate1d, safe_sqrt
+from asym_jax.metrics.common import (
+    YIQ_3DEC, YIQ_NTSC, check_pair, conv2_box_downsample, downsample_factor, safe_power, scharr_magnitude, similarity,
+)
+from asym_jax.ops import safe_sqrt
 
 __all__ = ["fsim", "phase_congruency"]
 
 # Rows: Y, I, Q (``FeatureSIM.m``) and piq 0.8's rgb2yiq.
-YIQ_FEATURESIM = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
-YIQ_PIQ = ((0.299, 0.587, 0.114), (0.5959, -0.2746, -0.3213), (0.2115, -0.5227, 0.3112))
 T1, T2, T3, T4, LAMBDA = 0.85, 160.0, 200.0, 200.0, 0.03
 MIN_SIZE = 8
 
@@ -192,34 +192,9 @@ def phase_congruency(y: jax.Array, *, scales: int = 4, orientations: int = 4, mi
     return _divide(energy_all, amplitude_all)
 
 
-def _zero_pad_box_downsample(x: jax.Array, factor: int) -> jax.Array:
-    """MATLAB ``conv2(x, ones(f) / f^2, 'same')`` then ``x(1:f:end, 1:f:end)`` (zero padding).
-
-    (``common.matlab_box_downsample`` is the symmetric-padding ``imfilter`` form; this one belongs beside it.)
-    """
-    before = (factor + 1) // 2 - 1
-    after = factor - 1 - before
-    padded = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)))
-    summed = jax.lax.reduce_window(padded, 0.0, jax.lax.add, (1, factor, factor, 1), (1, factor, factor, 1), "VALID")
-    return summed / float(factor * factor)
-
-
 def _avg_pool(x: jax.Array, factor: int) -> jax.Array:
     summed = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, factor, factor, 1), (1, factor, factor, 1), "VALID")
     return summed / float(factor * factor)
-
-
-def _gradient_magnitude(y: jax.Array) -> jax.Array:
-    # Scharr: [3, 10, 3] / 16 along one axis, [1, 0, -1] across (sign irrelevant); zero 'same' padding.
-    padded = jnp.pad(y, ((0, 0), (1, 1), (1, 1)))
-    smooth, diff = (3 / 16, 10 / 16, 3 / 16), (1.0, 0.0, -1.0)
-    gx = correlate1d(correlate1d(padded, smooth, axis=1), diff, axis=2)
-    gy = correlate1d(correlate1d(padded, diff, axis=1), smooth, axis=2)
-    return safe_sqrt(jnp.square(gx) + jnp.square(gy))
-
-
-def _similarity(a: jax.Array, b: jax.Array, t: float) -> jax.Array:
-    return (2.0 * a * b + t) / (jnp.square(a) + jnp.square(b) + t)
 
 
 @functools.partial(jax.jit, static_argnames=(
@@ -254,13 +229,13 @@ def fsim(x: jax.Array, y: jax.Array, *, chromatic: bool = False, scales: int = 4
     def prepare(img):
         img = img * 255.0
         if colour:
-            matrix = jnp.asarray(YIQ_FEATURESIM if yiq == "featuresim" else YIQ_PIQ, jnp.float32)
+            matrix = jnp.asarray(YIQ_3DEC if yiq == "featuresim" else YIQ_NTSC, jnp.float32)
             img = jnp.einsum("nhwc,kc->nhwk", img, matrix, precision=jax.lax.Precision.HIGHEST)
             if not chromatic:
                 img = img[..., :1]
-        factor = max(1, matlab_round(min(img.shape[1:3]) / 256.0))
+        factor = downsample_factor(*img.shape[1:3])
         if factor > 1:
-            img = _zero_pad_box_downsample(img, factor) if downsample == "conv2" else _avg_pool(img, factor)
+            img = conv2_box_downsample(img, factor) if downsample == "conv2" else _avg_pool(img, factor)
         return img
 
     x, y = prepare(x), prepare(y)
@@ -269,15 +244,15 @@ def fsim(x: jax.Array, y: jax.Array, *, chromatic: bool = False, scales: int = 4
                    angle_grid=angle_grid)
     lum_x, lum_y = x[..., 0], y[..., 0]
     pc_x, pc_y = phase_congruency(lum_x, **options), phase_congruency(lum_y, **options)
-    similarity = (_similarity(pc_x, pc_y, T1)
-                  * _similarity(_gradient_magnitude(lum_x), _gradient_magnitude(lum_y), T2))
+    gm_x, gm_y = (scharr_magnitude(lum[..., None])[..., 0] for lum in (lum_x, lum_y))
+    similarity_map = similarity(pc_x, pc_y, T1) * similarity(gm_x, gm_y, T2)
     if chromatic:
-        product = _similarity(x[..., 1], y[..., 1], T3) * _similarity(x[..., 2], y[..., 2], T4)
+        product = similarity(x[..., 1], y[..., 1], T3) * similarity(x[..., 2], y[..., 2], T4)
         chroma = safe_power(jnp.abs(product), LAMBDA)
         if chroma_power == "real":
             chroma = jnp.where(product < 0, math.cos(LAMBDA * math.pi) * chroma, chroma)
-        similarity = similarity * chroma
+        similarity_map = similarity_map * chroma
     weight = jnp.maximum(pc_x, pc_y)
     weight_sum = jnp.sum(weight, axis=(1, 2))
-    unweighted = jnp.mean(similarity, axis=(1, 2))
-    return _divide(jnp.sum(similarity * weight, axis=(1, 2)), weight_sum, unweighted)
+    unweighted = jnp.mean(similarity_map, axis=(1, 2))
+    return _divide(jnp.sum(similarity_map * weight, axis=(1, 2)), weight_sum, unweighted)

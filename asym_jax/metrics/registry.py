@@ -164,7 +164,8 @@ for _info in (
                "Xue et al. GMSD.m (std2 with N - 1); piq.gmsd with ddof=0"),
     MetricInfo("ms_gmsd", gradient.ms_gmsd, False, (0.0, 1.0), True,
                "Zhang, Sander & Bermak MS-GMSD (ICASSP 2017; no authors' code): piq.multi_scale_gmsd (weights "
-               ".096/.596/.289/.019, alpha 0.5, T 170, population std); chromatic=True is MS-GMSDc"),
+               ".096/.596/.289/.019, alpha 0.5, T 170, population std); chromatic=True is MS-GMSDc in piq's form "
+               "(I/Q error at the coarsest scale, unchecked against the paper)"),
     MetricInfo("mdsi", gradient.mdsi, False, (0.0, 1.0), True,
                "Nafchi et al. MDSI.m: 8-bit scale, conv2 'same' box downsampling, L/H/M, 'sum' combination "
                "(alpha 0.6), complex deviation pooling q = o = 0.25; equals piq.mdsi; combination='mult' is the "

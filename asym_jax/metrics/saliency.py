@@ -43,7 +43,7 @@ piq 0.8 (``piq.vsi``) differs in three places, each an option here; with all thr
 Grey inputs (N x H x W x 1) are taken as RGB with three equal channels, as piq does (the authors' code
 needs RGB).
 
-Degenerate cases (where MATLAB returns NaN): an a or b channel whose range over the 256 x 256 image is at
+Degenerate cases (where MATLAB divides 0 by 0, or ``mat2gray`` keeps a constant map): an a or b channel whose range over the 256 x 256 image is at
 most ``FLAT_LAB_RANGE`` (1e-2 Lab units; float32 rounding puts about 1e-5 of noise on a flat image) is
 taken as flat, its normalised values 0, so the colour prior is 0; a saliency map whose range is 0 is
 taken as 0; where both saliency maps are 0 everywhere (flat images) the score is the plain mean of ``S``.
@@ -63,8 +63,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from asym_jax.errors import InputError
-from asym_jax.metrics.common import check_pair, matlab_round, safe_power
-from asym_jax.ops import correlate1d, safe_sqrt
+from asym_jax.metrics.common import (
+    check_pair, conv2_box_downsample, downsample_factor, safe_power, scharr_magnitude, similarity,
+)
+from asym_jax.ops import safe_sqrt
 
 __all__ = ["FLAT_LAB_RANGE", "sdsp", "vsi"]
 
@@ -207,36 +209,17 @@ def sdsp(x: jax.Array, *, resize: str = "matlab", white_point: str = "matlab", o
 
 # ------------------------------------------------------------------------------------ VSI proper
 def _box_downsample(x: jax.Array, factor: int, downsample: str) -> jax.Array:
-    if factor == 1:
-        return x
-    if downsample == "matlab":  # conv2(I, ones(F)/F^2, 'same'), zero padding, then I(1:F:end, 1:F:end)
-        before = (factor + 1) // 2 - 1
-        pads = [(0, 0)]
-        for side in x.shape[1:3]:
-            pads.append((before, max(0, -(-side // factor) * factor - side - before)))
-        x = jnp.pad(x, pads + [(0, 0)])
-    else:  # piq: replicate padding F // 2 before, (F - 1) // 2 after, avg_pool2d(F) (floor)
-        before, after = factor // 2, (factor - 1) // 2
-        x = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)), mode="edge")
+    if downsample == "matlab" or factor == 1:  # conv2(I, ones(F)/F^2, 'same'), zero padding, I(1:F:end, 1:F:end)
+        return conv2_box_downsample(x, factor)
+    # piq: replicate padding F // 2 before, (F - 1) // 2 after, avg_pool2d(F) (floor)
+    before, after = factor // 2, (factor - 1) // 2
+    x = jnp.pad(x, ((0, 0), (before, after), (before, after), (0, 0)), mode="edge")
     summed = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, factor, factor, 1), (1, factor, factor, 1), "VALID")
     return summed / float(factor * factor)
 
 
-def _scharr_magnitude(lum: jax.Array) -> jax.Array:
-    padded = jnp.pad(lum, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    smooth, diff = (3 / 16, 10 / 16, 3 / 16), (1.0, 0.0, -1.0)
-    gx = correlate1d(correlate1d(padded, smooth, axis=1), diff, axis=2)
-    gy = correlate1d(correlate1d(padded, diff, axis=1), smooth, axis=2)
-    return safe_sqrt(jnp.square(gx) + jnp.square(gy))
-
-
-def _similarity(a: jax.Array, b: jax.Array, constant: float) -> jax.Array:
-    return (2.0 * a * b + constant) / (jnp.square(a) + jnp.square(b) + constant)
-
-
 def _factor(height: int, width: int, downsample: str) -> int:
-    side = min(height, width) / 256.0
-    return max(1, matlab_round(side) if downsample == "matlab" else round(side))
+    return downsample_factor(height, width) if downsample == "matlab" else max(1, round(min(height, width) / 256.0))
 
 
 _OPTIONS = ("resize", "downsample", "white_point", "c1", "c2", "c3", "alpha", "beta", "omega0", "sigma_f",
@@ -276,17 +259,17 @@ def vsi(x: jax.Array, y: jax.Array, *, resize: str = "matlab", downsample: str =
         saliency = sdsp(image, **options)
         opponent = jnp.einsum("nhwc,kc->nhwk", image, lmn, precision=_HIGHEST)
         both = _box_downsample(jnp.concatenate([opponent, saliency], axis=-1), factor, downsample)
-        return both[..., 3], _scharr_magnitude(both[..., :1])[..., 0], both[..., 1], both[..., 2]
+        return both[..., 3], scharr_magnitude(both[..., :1])[..., 0], both[..., 1], both[..., 2]
 
     # One pass over x and y together (y may be a single shared reference).
     count = x.shape[0]
     vs, gm, m, n = features(jnp.concatenate([x, y], axis=0))
     (vs_x, vs_y), (gm_x, gm_y), (m_x, m_y), (n_x, n_y) = ((a[:count], a[count:]) for a in (vs, gm, m, n))
-    chroma = _similarity(m_x, m_y, c3) * _similarity(n_x, n_y, c3)
+    chroma = similarity(m_x, m_y, c3) * similarity(n_x, n_y, c3)
     chroma_power = safe_power(jnp.abs(chroma), beta) * jnp.where(chroma < 0, math.cos(beta * math.pi), 1.0)
-    similarity = _similarity(vs_x, vs_y, c1) * jnp.power(_similarity(gm_x, gm_y, c2), alpha) * chroma_power
+    similarity_map = similarity(vs_x, vs_y, c1) * jnp.power(similarity(gm_x, gm_y, c2), alpha) * chroma_power
     weight = jnp.maximum(vs_x, vs_y)
     total = jnp.sum(weight, axis=(1, 2))
-    weighted = jnp.sum(similarity * weight, axis=(1, 2))
+    weighted = jnp.sum(similarity_map * weight, axis=(1, 2))
     has_weight = total > 0
-    return jnp.where(has_weight, weighted / jnp.where(has_weight, total, 1.0), jnp.mean(similarity, axis=(1, 2)))
+    return jnp.where(has_weight, weighted / jnp.where(has_weight, total, 1.0), jnp.mean(similarity_map, axis=(1, 2)))

@@ -25,7 +25,7 @@ import numpy as np
 
 from asym_jax.errors import InputError
 from asym_jax.metrics.common import (
-    check_pair, gaussian_kernel_1d, matlab_box_downsample, matlab_round, safe_power,
+    check_pair, downsample_factor, gaussian_kernel_1d, matlab_box_downsample, safe_power,
     separable_filter_valid, to_colour_space,
 )
 
@@ -47,10 +47,6 @@ def ssim_maps(x: jax.Array, y: jax.Array, *, kernel_size: int = 11, sigma: float
     cs = (2.0 * sigma_xy + c2) / (sigma_xx + sigma_yy + c2)
     luminance = (2.0 * mu_xy + c1) / (mu_xx + mu_yy + c1)
     return luminance * cs, cs
-
-
-def _auto_factor(height: int, width: int) -> int:
-    return max(1, matlab_round(min(height, width) / 256.0))
 
 
 def _crop(x: jax.Array, border: int) -> jax.Array:
@@ -80,7 +76,7 @@ def ssim(x: jax.Array, y: jax.Array, *, colour: str = "gray", quantize: bool = T
     x = _crop(to_colour_space(x, colour, quantize=quantize), crop_border)
     y = _crop(to_colour_space(y, colour, quantize=quantize), crop_border)
     if downsample:
-        factor = _auto_factor(*x.shape[1:3])
+        factor = downsample_factor(*x.shape[1:3])
         x, y = matlab_box_downsample(x, factor), matlab_box_downsample(y, factor)
     if min(x.shape[1:3]) < kernel_size:
         raise InputError(f"ssim: images of {x.shape[1]} x {x.shape[2]} pixels (after cropping and "

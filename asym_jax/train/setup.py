@@ -89,6 +89,16 @@ def discriminator_trunk(config, networks: Networks) -> Trunk | None:
                          what=f"discriminator {config.discriminator!r}", alternative="run with --config.d_init=random")
 
 
+def _check_crop_size(loss, spec: str, role: str, hr_size: int) -> None:
+    """Traces ``loss`` (no computation) on HR crops of the run's size, so that a model that needs larger images
+    (VIF 41 px, MAD 34, CW-SSIM 2^(level+2), MS-SSIM ...) fails here, before anything compiles."""
+    crop = jax.ShapeDtypeStruct((1, hr_size, hr_size, 3), jnp.float32)
+    try:
+        jax.eval_shape(loss, crop, crop)
+    except InputError as error:
+        raise ConfigError(f"{role} loss {spec!r} on {hr_size}-px HR crops (config.hr_size): {error}") from None
+
+
 def build_losses(config):
     """The generator's pixel and fidelity losses (``Losses`` pytree; ``None`` where the weight is 0) and
     their trunks (``{role: Trunk}``)."""
@@ -109,6 +119,7 @@ def build_losses(config):
                 options.setdefault("dtype", jnp.bfloat16 if config.dtype == "bfloat16" else jnp.float32)
                 options.setdefault("precision", "default")
             built[role] = get_loss(name, **options)
+            _check_crop_size(built[role], spec, role, config.hr_size)
             if trunk is not None:
                 trunks[role] = trunk
     except ConfigError:
