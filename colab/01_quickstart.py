@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -85,7 +87,7 @@ print(FR_METRICS)
 #
 # The package ships scikit-image's photographs (`asym_jax.data.sample_image`) and six synthetic
 # distortions at five levels (`asym_jax.data.distort`). Here: Gaussian blur, Gaussian noise and JPEG.
-# MS-SSIM needs at least 161 px, so the crops are 192 px (small mode) or 256 px.
+# MS-SSIM needs at least 161 px and CW-SSIM's default (the authors' six levels) 256 px, so the crops are 256 px.
 
 # %%
 import matplotlib.pyplot as plt
@@ -96,7 +98,7 @@ from asym_jax import data
 PHOTOS = ("astronaut", "coffee") if SMALL else ("astronaut", "chelsea", "coffee", "rocket")
 KINDS = ("blur", "noise", "jpeg")
 LEVELS = (0, 2, 4) if SMALL else (0, 1, 2, 3, 4)
-CROP = 192 if SMALL else 256
+CROP = 256
 
 rows, refs, dists_ = [], [], []
 for name, kind, level, ref, dist in data.sample_pairs(PHOTOS, KINDS, LEVELS, crop=CROP):

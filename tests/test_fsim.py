@@ -59,6 +59,8 @@ def test_default_equals_featuresim_m(batch, scores):
     expected = np.array([_oracle(d, r)[:2] for d, r in zip(dists, refs)])
     assert_close(scores["fsim"], expected[:, 0], rtol=1e-4, what="fsim vs FeatureSIM.m")
     assert_close(scores["fsimc"], expected[:, 1], rtol=1e-4, what="fsimc vs FeatureSIM.m")
+    # The loss is 1 - score, whose relative error a score near 1 hides: checked as tightly.
+    assert_close(1 - scores["fsimc"], 1 - expected[:, 1], rtol=1e-4, what="1 - fsimc vs FeatureSIM.m")
 
 
 def test_stronger_distortions_score_lower(scores):

@@ -91,6 +91,7 @@ def test_vif_default_equals_vifp_mscale(sample_pairs, scores):
     refs, dists = sample_pairs
     expected = [vifp_mscale(_gray255(r), _gray255(d)) for r, d in zip(refs[SUBSET], dists[SUBSET])]
     assert_close(scores[SUBSET], expected, rtol=1e-4, what="vif vs vifp_mscale.m")
+    assert_close(1 - scores[SUBSET], 1 - np.asarray(expected), rtol=1e-4, what="1 - vif vs vifp_mscale.m")
 
 
 def test_vif_odd_sizes_and_grey_input(sample_pairs):

@@ -133,10 +133,12 @@ def _resize(x: jax.Array, height: int, width: int, kind: str) -> jax.Array:
         if kind == "matlab":
             return matlab_bilinear_matrix(n_in, n_out)
         return torch_bilinear_matrix(n_in, n_out, kind == "torch_corners")
-    rh = jnp.asarray(matrix(x.shape[1], height), jnp.float32)
-    rw = jnp.asarray(matrix(x.shape[2], width), jnp.float32)
-    x = jnp.einsum("oh,nhwc->nowc", rh, x, precision=_HIGHEST)
-    return jnp.einsum("pw,nowc->nopc", rw, x, precision=_HIGHEST)
+    # An axis that keeps its size is left as it is: every kind's matrix is then the identity (exactly).
+    if x.shape[1] != height:
+        x = jnp.einsum("oh,nhwc->nowc", jnp.asarray(matrix(x.shape[1], height), jnp.float32), x, precision=_HIGHEST)
+    if x.shape[2] != width:
+        x = jnp.einsum("pw,nowc->nopc", jnp.asarray(matrix(x.shape[2], width), jnp.float32), x, precision=_HIGHEST)
+    return x
 
 
 # ------------------------------------------------------------------------------------------- SDSP
