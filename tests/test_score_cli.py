@@ -90,8 +90,10 @@ def test_errors_are_one_line_without_traceback(folders, tmp_path):
 
 def test_main_score_job_on_the_tiny_preset(tmp_path):
     workdir = tmp_path / "run"
+    # The metrics as a user lists them on the command line (the preset's own three, in another order).
     result = subprocess.run([sys.executable, "-m", "asym_jax.main", "--config=configs/score.py:tiny",
-                             f"--workdir={workdir}"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+                             f"--workdir={workdir}", "--config.metrics=gmsd,psnr,ssim"], capture_output=True, text=True,
+                            timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["pairs"] == 10 and set(summary["level_srcc"]) == {"psnr", "ssim", "gmsd"}
