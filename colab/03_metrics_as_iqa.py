@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -14,12 +16,13 @@
 # %% [markdown]
 # # Fidelity metrics as full-reference IQA models
 #
-# The `iqa_fr` job (`configs/iqa_fr.py`) scores every metric on the embedded `ranking` set (scikit-image
+# The `iqa_fr` job (`configs/iqa_fr.py`) scores the standard metrics on the embedded `ranking` set (scikit-image
 # photographs under six synthetic distortions at five levels; its "scores" are the level ranks within each
 # photograph and distortion, a demonstration, not human opinion) and measures how well each metric agrees
 # with them: SRCC, KRCC, PLCC (also after a logistic fit), bootstrap intervals over the photographs, SRCC per
 # distortion type. With `--config.datasets=live,csiq,...` and `--config.manual_dir` the same job reads the
-# official human-opinion sets.
+# official human-opinion sets, and the `classic_models` preset scores VIF, FSIM, VSI, MDSI, HaarPSI, MS-GMSD,
+# NLPD, CW-SSIM and MAD.
 #
 # On Colab, set `REPO_URL` in the next cell. `ASYM_NOTEBOOK_SMALL=1` scores five cheaper metrics (PSNR, SSIM,
 # MS-SSIM, GMSD, LPIPS-AlexNet) with 200 bootstrap resamples instead of every metric with 1000.
