@@ -45,13 +45,15 @@ def _stacked_pairs(names, levels, crop):
 
 @pytest.fixture(scope="session")
 def sample_pairs():
-    """Real photographs (central 192 x 192 crops), four distortions at two levels: NHWC float32 batches."""
+    """Three photographs (central 192 x 192 crops) under the six distortions at levels 1 and 3: 36 pairs, NHWC
+    float32 batches, in (photograph, distortion, level) order."""
     return _stacked_pairs(("astronaut", "chelsea", "coffee"), (1, 3), 192)
 
 
 @pytest.fixture(scope="session")
 def small_pairs():
-    """Eight 128 x 128 photograph crops with four distortions, for the deep (costly) metrics."""
+    """Two photographs (128 x 128 crops) under the six distortions at level 2: 12 pairs, for the deep (costly)
+    metrics."""
     return _stacked_pairs(("astronaut", "coffee"), (2,), 128)
 
 
