@@ -72,12 +72,16 @@ def test_default_matches_cwssim_index():
     """Level 6, 16 orientations, guardb 0, K 0 on a 260 x 390 crop (non-square: the pooling weight's
     sigma is a quarter of the band's height) with two distortions."""
     ref = sample_image("chelsea")[:260, :390]
-    dists = np.stack([distort(ref, "noise", 2), distort(ref, "jpeg", 2)])
-    refs = np.stack([ref, ref])
+    dists = np.stack([distort(ref, "noise", 2), distort(ref, "jpeg", 2), distort(ref, "blur", 4)])
+    refs = np.stack([ref, ref, ref])
     ours = np.asarray(cw_ssim(dists, refs), np.float64)
     expected = np.asarray(_oracle(dists, refs))
     assert_close(ours, expected, rtol=1e-4, what="cw_ssim default")
     assert_close(1.0 - ours, 1.0 - expected, rtol=2e-2, atol=2e-6, what="1 - cw_ssim default")
+    # The coarsest band barely sees mild distortions (1 - score ~ 5e-5, near float32's resolution of scores
+    # near 1): the strong blur (1 - score ~ 3.5e-4) checks the loss to 0.5%, which a 5 x 5 window would miss
+    # by 1.8%.
+    assert_close(1.0 - ours[2], 1.0 - expected[2], rtol=5e-3, what="1 - cw_ssim default, blur 4")
 
 
 def test_options_match_cwssim_index(sample_pairs, level4_scores):
