@@ -31,7 +31,6 @@ The numpy path never imports JAX, so it can run in data-loading worker processes
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import operator
@@ -40,6 +39,7 @@ import sys
 import numpy as np
 
 from asym_jax.errors import InputError
+from asym_jax.resize_weights import matlab_resize_matrix
 
 __all__ = ["bicubic_lr", "imresize", "mod_crop", "output_size", "resize_matrix"]
 
@@ -68,47 +68,13 @@ def output_size(size: int, scale: float) -> int:
     return math.ceil(size * scale)  # >= 1 for size >= 1 and scale > 0
 
 
-def _keys_cubic(t: np.ndarray) -> np.ndarray:
-    """The cubic convolution kernel of Keys (1981) with a = -0.5; zero for |t| >= 2."""
-    t = np.abs(t)
-    t2, t3 = t * t, t * t * t
-    near = (1.5 * t3 - 2.5 * t2 + 1.0) * (t <= 1)
-    far = (-0.5 * t3 + 2.5 * t2 - 4.0 * t + 2.0) * ((t > 1) & (t <= 2))
-    return near + far
-
-
-_MAX_TAPS = 1 << 24  # out_size x kernel taps; more only for absurd scales such as 1e-9
-
-
-@functools.lru_cache(maxsize=64)
-def _matrix(in_size: int, out_size: int, scale: float, antialias: bool) -> np.ndarray:
-    shrink = antialias and scale < 1
-    support = 4.0 / scale if shrink else 4.0  # width of the (stretched) kernel, in input pixels
-    if out_size * (math.ceil(support) + 2) > _MAX_TAPS:
-        raise InputError(f"scale {scale!r} is too small for an axis of {in_size} pixels")
-    centre = np.arange(1, out_size + 1, dtype=np.float64) / scale + 0.5 * (1.0 - 1.0 / scale)
-    first = np.floor(centre - support / 2)
-    taps = first[:, None] + np.arange(math.ceil(support) + 2)[None, :]  # 1-based input positions
-    offset = centre[:, None] - taps
-    weights = scale * _keys_cubic(scale * offset) if shrink else _keys_cubic(offset)
-    weights /= weights.sum(axis=1, keepdims=True)
-    # Mirror positions outside 1..in_size back inside; the pattern repeats every 2 * in_size samples,
-    # so this also serves kernels wider than the image.
-    folded = np.mod(taps.astype(np.int64) - 1, 2 * in_size)
-    folded = np.where(folded < in_size, folded, 2 * in_size - 1 - folded)
-    matrix = np.zeros((out_size, in_size), np.float64)
-    np.add.at(matrix, (np.repeat(np.arange(out_size), taps.shape[1]), folded.ravel()), weights.ravel())
-    matrix.flags.writeable = False
-    return matrix
-
-
 def resize_matrix(in_size: int, scale: float, *, antialias: bool = True) -> np.ndarray:
     """The ``(output_size(in_size, scale), in_size)`` float64 matrix that resizes one axis like MATLAB.
 
     Each row holds the weights of one output sample and sums to one. The array is cached: read-only.
     """
     out = output_size(in_size, scale)
-    return _matrix(int(in_size), out, _check_scale(scale), bool(antialias))
+    return matlab_resize_matrix(int(in_size), out, _check_scale(scale), "bicubic", bool(antialias))
 
 
 def _spatial_axes(ndim: int, shape) -> tuple[int, int]:
@@ -151,8 +117,8 @@ def imresize(image, scale: float, *, antialias: bool = True):
     if height < 1 or width < 1:
         raise InputError(f"cannot resize an empty image of shape {tuple(image.shape)}")
     out_h, out_w = output_size(height, scale), output_size(width, scale)
-    m_h = _matrix(height, out_h, scale, bool(antialias))
-    m_w = _matrix(width, out_w, scale, bool(antialias))
+    m_h = matlab_resize_matrix(height, out_h, scale, "bicubic", bool(antialias))
+    m_w = matlab_resize_matrix(width, out_w, scale, "bicubic", bool(antialias))
 
     letters = {2: "hw", 3: "hwc", 4: "nhwc"}[image.ndim]
     spec_h = f"oh,{letters}->{letters.replace('h', 'o')}"

@@ -67,6 +67,7 @@ from asym_jax.metrics.common import (
     check_pair, conv2_box_downsample, downsample_factor, safe_power, scharr_magnitude, similarity,
 )
 from asym_jax.ops import safe_sqrt
+from asym_jax.resize_weights import matlab_resize_matrix
 
 __all__ = ["FLAT_LAB_RANGE", "sdsp", "vsi"]
 
@@ -81,31 +82,10 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 
 # ----------------------------------------------------------------------------------------- resizing
-def _triangle(t: np.ndarray) -> np.ndarray:
-    return np.maximum(0.0, 1.0 - np.abs(t))
-
-
-@functools.lru_cache(maxsize=32)
 def matlab_bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
     """The float64 ``(out_size, in_size)`` matrix of MATLAB ``imresize(v, [out_size 1], 'bilinear')`` on a
-    column: scale ``out / in``, output sample ``x`` (1-based) at input ``x / scale + (1 - 1 / scale) / 2``,
-    the triangle kernel stretched by ``1 / scale`` (height by ``scale``) when shrinking (antialiasing),
-    weights normalised to sum 1, taps past the edges mirrored (``... b a | a b ...``)."""
-    scale = out_size / in_size
-    shrink = scale < 1.0
-    width = 2.0 / scale if shrink else 2.0
-    centre = np.arange(1, out_size + 1, dtype=np.float64) / scale + 0.5 * (1.0 - 1.0 / scale)
-    first = np.floor(centre - width / 2.0)
-    taps = first[:, None] + np.arange(math.ceil(width) + 2)[None, :]
-    offset = centre[:, None] - taps
-    weights = scale * _triangle(scale * offset) if shrink else _triangle(offset)
-    weights /= weights.sum(axis=1, keepdims=True)
-    folded = np.mod(taps.astype(np.int64) - 1, 2 * in_size)
-    folded = np.where(folded < in_size, folded, 2 * in_size - 1 - folded)
-    matrix = np.zeros((out_size, in_size), np.float64)
-    np.add.at(matrix, (np.repeat(np.arange(out_size), taps.shape[1]), folded.ravel()), weights.ravel())
-    matrix.flags.writeable = False  # cached
-    return matrix
+    column (scale ``out / in``, antialiased when shrinking, mirrored edges; cached, read-only)."""
+    return matlab_resize_matrix(in_size, out_size, out_size / in_size, "bilinear", True)
 
 
 @functools.lru_cache(maxsize=32)
